@@ -1,12 +1,25 @@
-use spin_sdk::http::{IntoResponse, Request, Response};
+//! A Spin component that serves the chat and message creation endpoints of the Rails
+//! chat system, in place of its Go service.
+//!
+//! A request is parsed at the edge ([`http`], [`domain`]), numbered and queued in one
+//! atomic Redis call ([`numbering`], [`job`]) with MySQL read only on a cache miss
+//! ([`lookup`]), and answered at once; the Rails Sidekiq worker writes MySQL. The
+//! compatibility contract with the Rails side is `CONTRACT.md` in the shared folder.
+
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod job;
+pub mod lookup;
+pub mod numbering;
+pub mod service;
+
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
 
+/// Spin's entry point: a fresh instance per request, handed straight to the HTTP surface.
 #[http_component]
-fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
-    let c = spin_sdk::redis::Connection::open("redis://127.0.0.1:6379")?;
-    let _ = c.execute("PING", &[]);
-    let m = spin_sdk::mysql::Connection::open("mysql://root@127.0.0.1/test")?;
-    let _ = m.query("SELECT 1", &[]);
-    let v = spin_sdk::variables::get("x")?;
-    Ok(Response::new(200, format!("{} {v}", req.path())))
+async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+    http::serve(request, response_out).await
 }

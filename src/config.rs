@@ -1,0 +1,173 @@
+//! The component's settings, read from Spin variables on every request.
+//!
+//! Spin gives each request a fresh instance, so there is nothing to cache; reading two
+//! variables is a host call each. The variables are declared in `spin.toml` and set with
+//! `--variable`, `SPIN_VARIABLE_*` or a variables provider (see `runtime-config.toml`).
+
+use crate::error::ApiError;
+
+/// Where Redis and MySQL are, as the URLs Spin's outbound interfaces open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `redis://[user:password@]host[:port][/db]` (or `rediss://`).
+    pub redis_url: String,
+    /// `mysql://user[:password]@host[:port]/database`.
+    pub mysql_url: String,
+}
+
+impl Config {
+    /// Reads the settings through `get` (Spin's `variables::get` in the component).
+    pub fn load(get: impl Fn(&str) -> Option<String>) -> Result<Self, ApiError> {
+        let require = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| ApiError::misconfigured(format!("variable {name} is not set")))
+        };
+        Ok(Self {
+            redis_url: redis_url(&require("redis_url")?),
+            mysql_url: mysql_url(&require("mysql_url")?)?,
+        })
+    }
+}
+
+/// Accepts the Go service's `REDIS_URL` form (`host:port`) as well as a URL.
+fn redis_url(value: &str) -> String {
+    if value.contains("://") {
+        value.to_owned()
+    } else {
+        format!("redis://{value}")
+    }
+}
+
+/// Accepts a `mysql://` URL, or the Go driver DSN the Go service read from `MYSQL_DSN`
+/// (`user:password@tcp(host:port)/database?parseTime=true`), turned into the URL that
+/// Spin's MySQL interface opens. DSN parameters are Go driver settings and are dropped.
+fn mysql_url(value: &str) -> Result<String, ApiError> {
+    if value.starts_with("mysql://") {
+        return Ok(value.to_owned());
+    }
+    go_dsn_to_url(value).ok_or_else(|| {
+        // The value may hold a password: the error names its form, not its content.
+        ApiError::misconfigured(
+            "variable mysql_url is neither a mysql:// URL nor a Go DSN user:password@tcp(host:port)/database",
+        )
+    })
+}
+
+/// The Go driver's DSN grammar: `[user[:password]@][tcp[(address)]]/dbname[?params]`.
+/// The user info ends at the last `@` before the database, so a password may hold `@`.
+fn go_dsn_to_url(dsn: &str) -> Option<String> {
+    let without_params = dsn.split_once('?').map_or(dsn, |(head, _)| head);
+    let (before_db, database) = without_params.rsplit_once('/')?;
+    let (user_info, address) = match before_db.rsplit_once('@') {
+        Some((user_info, address)) => (Some(user_info), address),
+        None => (None, before_db),
+    };
+    let host_port = match address {
+        "" | "tcp" => "127.0.0.1:3306".to_owned(),
+        _ => {
+            let inner = address.strip_prefix("tcp(")?.strip_suffix(')')?;
+            match inner {
+                "" => "127.0.0.1:3306".to_owned(),
+                _ if inner.starts_with('[') || inner.matches(':').count() == 1 => inner.to_owned(),
+                _ => format!("{inner}:3306"),
+            }
+        }
+    };
+    let credentials = match user_info {
+        None => String::new(),
+        Some(info) => match info.split_once(':') {
+            Some((user, password)) => format!("{}:{}@", encode(user), encode(password)),
+            None => format!("{}@", encode(info)),
+        },
+    };
+    Some(format!(
+        "mysql://{credentials}{host_port}/{}",
+        encode(database)
+    ))
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, ApiError> {
+        Config::load(|name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn urls_pass_through() {
+        let config = load(&[
+            ("redis_url", "redis://127.0.0.1:6379/0"),
+            ("mysql_url", "mysql://root@127.0.0.1:3306/chat"),
+        ])
+        .unwrap();
+        assert_eq!(config.redis_url, "redis://127.0.0.1:6379/0");
+        assert_eq!(config.mysql_url, "mysql://root@127.0.0.1:3306/chat");
+    }
+
+    #[test]
+    fn go_service_forms_are_translated() {
+        let config = load(&[
+            ("redis_url", "redis:6379"),
+            (
+                "mysql_url",
+                "root:password@tcp(mysql:3306)/chat_system_development?parseTime=true",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(config.redis_url, "redis://redis:6379");
+        assert_eq!(
+            config.mysql_url,
+            "mysql://root:password@mysql:3306/chat_system_development"
+        );
+    }
+
+    #[test]
+    fn go_dsn_variants() {
+        let cases = [
+            ("u:p@tcp(db)/x", "mysql://u:p@db:3306/x"),
+            ("u@tcp(db:3307)/x", "mysql://u@db:3307/x"),
+            ("u:p@/x", "mysql://u:p@127.0.0.1:3306/x"),
+            ("/x", "mysql://127.0.0.1:3306/x"),
+            (
+                "u:p@ss:w@rd@tcp([::1]:3306)/x",
+                "mysql://u:p%40ss%3Aw%40rd@[::1]:3306/x",
+            ),
+        ];
+        for (dsn, url) in cases {
+            assert_eq!(go_dsn_to_url(dsn).as_deref(), Some(url), "{dsn}");
+        }
+    }
+
+    #[test]
+    fn unusable_settings_are_a_misconfiguration_that_hides_the_value() {
+        for mysql in ["", "root:secret@unix(/run/mysqld.sock)/x", "nonsense"] {
+            let error = load(&[("redis_url", "redis://r"), ("mysql_url", mysql)]).unwrap_err();
+            assert_eq!(error.status(), 500);
+            assert!(!error.log_detail().unwrap().contains("secret"));
+        }
+        assert_eq!(
+            load(&[("mysql_url", "mysql://x/y")]).unwrap_err().status(),
+            500
+        );
+    }
+}

@@ -1,0 +1,168 @@
+//! The one error type every handler answers with.
+//!
+//! Each variant knows its HTTP status and the text of its `{"error": "..."}` body, so an
+//! error reads the same whichever route produced it. The texts of the contract's error
+//! table are fixed: Rails clients match on them.
+
+use std::fmt;
+
+/// Seconds a client should wait before retrying a 503.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    /// No route has this path.
+    RouteNotFound,
+    /// The path is known, the method is not; `allow` lists what is.
+    MethodNotAllowed {
+        allow: &'static str,
+    },
+    ApplicationNotFound,
+    ChatNotFound,
+    InvalidChatNumber,
+    InvalidRequestBody,
+    BlankMessageBody,
+    MessageBodyTooLong,
+    /// The request body is over the cap; it was not read to the end.
+    PayloadTooLarge,
+    /// The counter is at the largest number `INT` can hold: nothing more can be numbered.
+    NumbersExhausted(Numbered),
+    /// Redis or MySQL could not be reached or answered with an error. Nothing was done.
+    /// `detail` goes to the log only, never to the client.
+    Unavailable {
+        backend: Backend,
+        detail: String,
+    },
+    /// A variable is missing or malformed: the deployment, not the request, is wrong, so
+    /// this is a 500 without `Retry-After`. `detail` goes to the log only.
+    Misconfigured {
+        detail: String,
+    },
+}
+
+/// What a counter numbers, for the `NumbersExhausted` text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Numbered {
+    Chats,
+    Messages,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Redis,
+    Mysql,
+}
+
+impl ApiError {
+    pub fn unavailable(backend: Backend, detail: impl fmt::Display) -> Self {
+        Self::Unavailable {
+            backend,
+            detail: detail.to_string(),
+        }
+    }
+
+    pub fn misconfigured(detail: impl fmt::Display) -> Self {
+        Self::Misconfigured {
+            detail: detail.to_string(),
+        }
+    }
+
+    /// What the log line says about the cause, beyond the status. Never a secret: the
+    /// details come from host error texts, which name no URL or password.
+    pub fn log_detail(&self) -> Option<String> {
+        match self {
+            Self::Unavailable { backend, detail } => Some(format!("{backend}: {detail}")),
+            Self::Misconfigured { detail } => Some(detail.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::InvalidChatNumber | Self::InvalidRequestBody => 400,
+            Self::RouteNotFound | Self::ApplicationNotFound | Self::ChatNotFound => 404,
+            Self::MethodNotAllowed { .. } => 405,
+            Self::NumbersExhausted(_) => 409,
+            Self::PayloadTooLarge => 413,
+            Self::BlankMessageBody | Self::MessageBodyTooLong => 422,
+            Self::Misconfigured { .. } => 500,
+            Self::Unavailable { .. } => 503,
+        }
+    }
+
+    /// The `error` text the client sees.
+    pub fn message(&self) -> &'static str {
+        match self {
+            Self::RouteNotFound => "Not found",
+            Self::MethodNotAllowed { .. } => "Method not allowed",
+            Self::ApplicationNotFound => "ChatApplication not found",
+            Self::ChatNotFound => "Chat not found",
+            Self::InvalidChatNumber => "Invalid chat number",
+            Self::InvalidRequestBody => "Invalid request body",
+            Self::BlankMessageBody => "Message body can't be blank",
+            Self::MessageBodyTooLong => "Message body is too long (maximum is 65535 bytes)",
+            Self::PayloadTooLarge => "Request body is too large (maximum is 1048576 bytes)",
+            Self::NumbersExhausted(Numbered::Chats) => {
+                "This application has reached the maximum number of chats"
+            }
+            Self::NumbersExhausted(Numbered::Messages) => {
+                "This chat has reached the maximum number of messages"
+            }
+            Self::Misconfigured { .. } => "Service is misconfigured",
+            Self::Unavailable { .. } => "Service temporarily unavailable, please retry",
+        }
+    }
+
+    /// Headers this error adds to the common ones.
+    pub fn extra_headers(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Self::MethodNotAllowed { allow } => vec![("allow", (*allow).to_owned())],
+            Self::Unavailable { .. } => vec![("retry-after", RETRY_AFTER_SECONDS.to_string())],
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Redis => "redis",
+            Self::Mysql => "mysql",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contract_error_table() {
+        let rows = [
+            (
+                ApiError::ApplicationNotFound,
+                404,
+                "ChatApplication not found",
+            ),
+            (ApiError::ChatNotFound, 404, "Chat not found"),
+            (ApiError::InvalidChatNumber, 400, "Invalid chat number"),
+            (ApiError::InvalidRequestBody, 400, "Invalid request body"),
+            (
+                ApiError::BlankMessageBody,
+                422,
+                "Message body can't be blank",
+            ),
+        ];
+        for (error, status, text) in rows {
+            assert_eq!((error.status(), error.message()), (status, text));
+        }
+    }
+
+    #[test]
+    fn unavailable_hides_its_detail_and_asks_for_a_retry() {
+        let error = ApiError::unavailable(Backend::Mysql, "Access denied for user 'rails'");
+        assert_eq!(error.status(), 503);
+        assert!(!error.message().contains("rails"));
+        assert_eq!(error.extra_headers(), vec![("retry-after", "1".to_owned())]);
+    }
+}

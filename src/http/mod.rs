@@ -1,0 +1,120 @@
+//! The HTTP surface: one request in, one JSON reply out, one log line.
+//!
+//! Everything about the request is parsed here ([`routes`], [`request`]) before any
+//! backend is touched, so bad input takes no number and queues nothing.
+
+mod request;
+mod response;
+mod routes;
+
+use futures::StreamExt;
+use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::domain::MessageBody;
+use crate::error::ApiError;
+use crate::service;
+use request::MAX_REQUEST_BYTES;
+use response::Reply;
+use routes::Endpoint;
+
+/// Serves one request. Never panics on input: every failure is an [`ApiError`] reply.
+pub async fn serve(request: IncomingRequest, response_out: ResponseOutparam) {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let path = request.path_with_query().unwrap_or_default();
+    let matched = routes::route(&method, &path);
+
+    let outcome = match matched.endpoint {
+        Ok(endpoint) => handle(endpoint, request).await,
+        Err(error) => Err(error),
+    };
+    let reply = match &outcome {
+        Ok(reply) => reply.clone(),
+        Err(error) => Reply::error(error),
+    };
+    let status = reply.status;
+    write(response_out, reply).await;
+    log(
+        &method,
+        matched.route,
+        status,
+        started,
+        outcome.err().as_ref(),
+    );
+}
+
+async fn handle(endpoint: Endpoint, request: IncomingRequest) -> Result<Reply, ApiError> {
+    match endpoint {
+        Endpoint::Health => Ok(Reply::health()),
+        Endpoint::Preflight => Ok(Reply::preflight()),
+        Endpoint::CreateChat { token } => {
+            let number = service::create_chat(&config()?, &token)?;
+            Ok(Reply::chat_created(number))
+        }
+        Endpoint::CreateMessage { token, chat } => {
+            let body = read_message(request).await?;
+            let number = service::create_message(&config()?, &token, chat, &body)?;
+            Ok(Reply::message_created(number))
+        }
+    }
+}
+
+fn config() -> Result<Config, ApiError> {
+    Config::load(|name| spin_sdk::variables::get(name).ok())
+}
+
+/// Reads the body up to [`MAX_REQUEST_BYTES`]; a declared or actual size over it is
+/// answered 413 without reading the rest.
+async fn read_message(request: IncomingRequest) -> Result<MessageBody, ApiError> {
+    let declared = request
+        .headers()
+        .get("content-length")
+        .first()
+        .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_REQUEST_BYTES as u64) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let mut bytes = Vec::new();
+    let mut stream = request.into_body_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| ApiError::InvalidRequestBody)?;
+        if bytes.len() + chunk.len() > MAX_REQUEST_BYTES {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    request::parse_message(&bytes)
+}
+
+async fn write(response_out: ResponseOutparam, reply: Reply) {
+    let headers: Vec<(String, Vec<u8>)> = reply
+        .headers
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value.into_bytes()))
+        .collect();
+    // Header names and values are constants or digits, so the host cannot refuse them.
+    let Ok(fields) = Fields::from_list(&headers) else {
+        return;
+    };
+    let response = OutgoingResponse::new(fields);
+    let _ = response.set_status_code(reply.status);
+    // A client that hung up cannot be answered; there is nothing else to do.
+    let _ = response_out.set_with_body(response, reply.body).await;
+}
+
+/// One line per request on stderr, as JSON: method, route template (never the token),
+/// status and duration; for a 5xx, the cause. Never a message body or a secret.
+fn log(method: &str, route: &str, status: u16, started: Instant, error: Option<&ApiError>) {
+    let mut line = serde_json::json!({
+        "method": method,
+        "route": route,
+        "status": status,
+        "duration_ms": (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+    });
+    if let Some(detail) = error.and_then(ApiError::log_detail) {
+        line["error"] = detail.into();
+    }
+    eprintln!("{line}");
+}

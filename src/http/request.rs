@@ -1,0 +1,90 @@
+//! The body of a message creation request: `{"message": {"body": "..."}}`.
+
+use serde::Deserialize;
+
+use crate::domain::MessageBody;
+use crate::error::ApiError;
+
+/// Request bodies larger than this are refused with 413 before they are read to the end:
+/// a persistable body is at most 65,535 bytes, and JSON escaping can at most sextuple it
+/// (`\u0000`), so 1 MiB leaves room for any valid request.
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+
+#[derive(Deserialize)]
+struct CreateMessage {
+    message: MessageParams,
+}
+
+#[derive(Deserialize)]
+struct MessageParams {
+    /// Absent or `null` is a blank body in Rails' eyes (422), not a malformed request.
+    #[serde(default)]
+    body: Option<String>,
+}
+
+/// JSON of another shape (not an object, no `message` object, a `body` that is not a
+/// string) is `Invalid request body`; a body the worker would reject is 422. Unknown
+/// fields are ignored, as Rails' strong parameters ignore them.
+pub fn parse_message(bytes: &[u8]) -> Result<MessageBody, ApiError> {
+    let request: CreateMessage =
+        serde_json::from_slice(bytes).map_err(|_| ApiError::InvalidRequestBody)?;
+    MessageBody::parse(request.message.body.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_well_formed_body() {
+        let body = parse_message(br#"{"message":{"body":"hi \ud83d\udc4b","extra":1},"x":2}"#);
+        assert_eq!(body.unwrap().as_str(), "hi 👋");
+    }
+
+    #[test]
+    fn malformed_json_or_shape_is_400() {
+        for bad in [
+            &b""[..],
+            b"not json",
+            b"[]",
+            b"null",
+            b"{}",
+            br#"{"message":"hi"}"#,
+            br#"{"message":null}"#,
+            br#"{"message":{"body":5}}"#,
+            br#"{"message":{"body":["a"]}}"#,
+            br#"{"message":{"body":"\ud800"}}"#,
+            br#"{"message":{"body":"a","body":"b"}}"#,
+            b"{\"message\":{\"body\":\"\xff\"}}",
+            br#"{"message":{"body":"a"}} trailing"#,
+        ] {
+            assert_eq!(
+                parse_message(bad),
+                Err(ApiError::InvalidRequestBody),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn blank_or_missing_body_is_422() {
+        for blank in [
+            &br#"{"message":{}}"#[..],
+            br#"{"message":{"body":null}}"#,
+            br#"{"message":{"body":""}}"#,
+            br#"{"message":{"body":" \n\t\u3000"}}"#,
+        ] {
+            assert_eq!(parse_message(blank), Err(ApiError::BlankMessageBody));
+        }
+    }
+
+    #[test]
+    fn too_long_is_422() {
+        let json = format!(r#"{{"message":{{"body":"{}"}}}}"#, "x".repeat(65_536));
+        assert_eq!(
+            parse_message(json.as_bytes()),
+            Err(ApiError::MessageBodyTooLong)
+        );
+    }
+}

@@ -1,0 +1,168 @@
+//! MySQL reads, made only when the numbering script asks for them (a cache miss or a
+//! missing counter). The Rails app owns the tables; the service never writes them.
+//!
+//! Every statement is parameterized: the token and numbers travel as parameters.
+
+use spin_sdk::mysql::{Connection, DbValue, MysqlError, ParameterValue};
+
+use crate::domain::{ChatNumber, Token};
+use crate::error::{ApiError, Backend};
+
+/// An application, with the seed its chat counter needs if Redis lost it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Application {
+    pub id: i64,
+    pub max_chat_number: i64,
+}
+
+/// A chat, with the seed its message counter needs if Redis lost it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chat {
+    pub application_id: i64,
+    pub id: i64,
+    pub max_message_number: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatLookup {
+    NoApplication,
+    NoChat,
+    Found(Chat),
+}
+
+/// A MySQL connection opened on first use, so a warm request never opens one.
+pub struct Lookup<'a> {
+    url: &'a str,
+    connection: Option<Connection>,
+}
+
+impl<'a> Lookup<'a> {
+    pub fn lazy(url: &'a str) -> Self {
+        Self {
+            url,
+            connection: None,
+        }
+    }
+
+    pub fn application(&mut self, token: &Token) -> Result<Option<Application>, ApiError> {
+        let rows = self.query(
+            "SELECT a.id, COALESCE((SELECT MAX(c.number) FROM chats c \
+             WHERE c.chat_application_id = a.id), 0) \
+             FROM chat_applications a WHERE a.token = ? LIMIT 1",
+            &[ParameterValue::Str(token.as_str().to_owned())],
+        )?;
+        Ok(match rows.first() {
+            None => None,
+            Some(row) => Some(Application {
+                id: int(row, 0)?,
+                max_chat_number: int(row, 1)?,
+            }),
+        })
+    }
+
+    /// One statement answers both "does the application exist" and "does the chat".
+    pub fn chat(&mut self, token: &Token, number: ChatNumber) -> Result<ChatLookup, ApiError> {
+        let rows = self.query(
+            "SELECT a.id, c.id, COALESCE((SELECT MAX(m.number) FROM messages m \
+             WHERE m.chat_id = c.id), 0) \
+             FROM chat_applications a \
+             LEFT JOIN chats c ON c.chat_application_id = a.id AND c.number = ? \
+             WHERE a.token = ? LIMIT 1",
+            &[
+                ParameterValue::Int32(number.get()),
+                ParameterValue::Str(token.as_str().to_owned()),
+            ],
+        )?;
+        let Some(row) = rows.first() else {
+            return Ok(ChatLookup::NoApplication);
+        };
+        if matches!(row.get(1), Some(DbValue::DbNull)) {
+            return Ok(ChatLookup::NoChat);
+        }
+        Ok(ChatLookup::Found(Chat {
+            application_id: int(row, 0)?,
+            id: int(row, 1)?,
+            max_message_number: int(row, 2)?,
+        }))
+    }
+
+    pub fn max_chat_number(&mut self, application_id: i64) -> Result<i64, ApiError> {
+        self.max(
+            "SELECT COALESCE(MAX(number), 0) FROM chats WHERE chat_application_id = ?",
+            application_id,
+        )
+    }
+
+    pub fn max_message_number(&mut self, chat_id: i64) -> Result<i64, ApiError> {
+        self.max(
+            "SELECT COALESCE(MAX(number), 0) FROM messages WHERE chat_id = ?",
+            chat_id,
+        )
+    }
+
+    fn max(&mut self, statement: &str, id: i64) -> Result<i64, ApiError> {
+        let rows = self.query(statement, &[ParameterValue::Int64(id)])?;
+        rows.first().map_or(Ok(0), |row| int(row, 0))
+    }
+
+    fn query(
+        &mut self,
+        statement: &str,
+        params: &[ParameterValue],
+    ) -> Result<Vec<Vec<DbValue>>, ApiError> {
+        let connection = match &mut self.connection {
+            Some(connection) => connection,
+            slot => slot.insert(Connection::open(self.url).map_err(mysql_unavailable)?),
+        };
+        let set = connection
+            .query(statement, params)
+            .map_err(mysql_unavailable)?;
+        Ok(set.rows)
+    }
+}
+
+/// Reads an integer column whatever integer type the server chose for it (`COALESCE`
+/// over `MAX(INT)` comes back as BIGINT on MariaDB, and as DECIMAL text on some servers).
+fn int(row: &[DbValue], column: usize) -> Result<i64, ApiError> {
+    let value = match row.get(column) {
+        Some(DbValue::Int8(v)) => Some(i64::from(*v)),
+        Some(DbValue::Int16(v)) => Some(i64::from(*v)),
+        Some(DbValue::Int32(v)) => Some(i64::from(*v)),
+        Some(DbValue::Int64(v)) => Some(*v),
+        Some(DbValue::Uint8(v)) => Some(i64::from(*v)),
+        Some(DbValue::Uint16(v)) => Some(i64::from(*v)),
+        Some(DbValue::Uint32(v)) => Some(i64::from(*v)),
+        Some(DbValue::Uint64(v)) => i64::try_from(*v).ok(),
+        Some(DbValue::Str(s)) => s.parse().ok(),
+        Some(DbValue::Binary(b)) => std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()),
+        _ => None,
+    };
+    value.ok_or_else(|| {
+        ApiError::unavailable(Backend::Mysql, format!("column {column} is not an integer"))
+    })
+}
+
+fn mysql_unavailable(error: MysqlError) -> ApiError {
+    ApiError::unavailable(Backend::Mysql, format!("{error:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_of_every_width_are_read() {
+        let row = vec![
+            DbValue::Int32(7),
+            DbValue::Int64(1 << 40),
+            DbValue::Uint64(9),
+            DbValue::Str("12".into()),
+            DbValue::Binary(b"13".to_vec()),
+            DbValue::DbNull,
+        ];
+        let read: Vec<_> = (0..5).map(|c| int(&row, c).unwrap()).collect();
+        assert_eq!(read, [7, 1 << 40, 9, 12, 13]);
+        assert_eq!(int(&row, 5).unwrap_err().status(), 503);
+        assert_eq!(int(&row, 6).unwrap_err().status(), 503);
+    }
+}

@@ -1,0 +1,73 @@
+-- Takes the next chat or message number and queues its job, in one atomic step.
+--
+-- Redis runs a script without interleaving other clients, and this one checks
+-- everything that could fail before its first write, so it either does all of
+-- (cache fill, counter seed, INCR, SADD, LPUSH) or none. A number is never handed out
+-- without its job (fault 1 of the Go service), and a warm request is this one call.
+--
+-- Keys are derived here from cached ids, so the script takes no KEYS: Sidekiq's Redis is
+-- never a cluster, and the ids are only known inside the script.
+--
+-- ARGV: 1 kind ("chat" | "message"), 2 token, 3 chat number (messages),
+--       4 application id, 5 chat id, 6 counter seed (each "" unless just read from MySQL),
+--       7 cache lifetime in seconds, 8 job head, 9 job arguments tail, 10 job tail.
+-- Reply (a flat array, as Spin flattens replies):
+--   {0, number, parent id}  issued and queued
+--   {1}                     the application id is not cached: look it up
+--   {2}                     the chat id is not cached: look it up
+--   {3, parent id}          the counter is missing: read MAX(number) and pass it as seed
+--   {4}                     the counter is at the INT maximum: nothing can be numbered
+--   {5}                     a key holds a value of the wrong type: refuse, change nothing
+
+local kind, token, chat_number = ARGV[1], ARGV[2], ARGV[3]
+local known_app, known_chat, seed = ARGV[4], ARGV[5], ARGV[6]
+local ttl = ARGV[7]
+local INT_MAX = 2147483647
+
+-- Our own namespace: "chat_service:" shares no prefix with the Rails keys
+-- ("chat_app:", "chat:", "queue:", "queues") or Sidekiq's.
+local app_key = 'chat_service:v1:app:' .. token
+local app_id = known_app
+if app_id == '' then
+  app_id = redis.call('GET', app_key)
+  if not app_id then return {1} end
+end
+
+local parent_id, counter_key, chat_key
+if kind == 'chat' then
+  parent_id = app_id
+  counter_key = 'chat_app:' .. app_id .. ':chat_counter'
+else
+  chat_key = 'chat_service:v1:chat:' .. app_id .. ':' .. chat_number
+  parent_id = known_chat
+  if parent_id == '' then
+    parent_id = redis.call('GET', chat_key)
+    if not parent_id then return {2} end
+  end
+  counter_key = 'chat:' .. parent_id .. ':message_counter'
+end
+
+local current = redis.call('GET', counter_key)
+local base = current
+if not base then
+  if seed == '' then return {3, tonumber(parent_id)} end
+  base = seed
+end
+if not string.match(base, '^%d+$') then return {5} end
+if tonumber(base) >= INT_MAX then return {4} end
+
+local function holds(key, type_name)
+  local t = redis.call('TYPE', key)['ok']
+  return t == 'none' or t == type_name
+end
+if not (holds('queues', 'set') and holds('queue:default', 'list')) then return {5} end
+
+-- Every check passed: from here on, nothing can fail.
+if known_app ~= '' then redis.call('SET', app_key, app_id, 'EX', ttl) end
+if known_chat ~= '' then redis.call('SET', chat_key, parent_id, 'EX', ttl) end
+if not current then redis.call('SET', counter_key, seed) end
+local number = redis.call('INCR', counter_key)
+redis.call('SADD', 'queues', 'default')
+-- LPUSH, as Sidekiq's client does: the worker pops with BRPOP from the other end.
+redis.call('LPUSH', 'queue:default', ARGV[8] .. '[' .. parent_id .. ',' .. number .. ARGV[9] .. ']' .. ARGV[10])
+return {0, number, tonumber(parent_id)}

@@ -1,0 +1,209 @@
+//! Numbering: the next chat or message number and its job, in one Redis call.
+//!
+//! The counters are the Rails API's own keys (`chat_app:{id}:chat_counter`,
+//! `chat:{id}:message_counter`), INCRed by both sides. The script in `numbering.lua`
+//! also keeps a small cache of the MySQL lookups the Go service made on every request
+//! (token → application id, application id + chat number → chat id), so a warm request
+//! is one connection and one EVALSHA, and MySQL is read only on a miss.
+
+use spin_sdk::redis::{Connection, Error as RedisError, RedisParameter, RedisResult};
+
+use crate::domain::{ChatNumber, Token};
+use crate::error::{ApiError, Backend};
+use crate::job::JobTemplate;
+
+const SCRIPT: &str = include_str!("numbering.lua");
+/// Computed from `numbering.lua` by `build.rs`.
+const SCRIPT_SHA1: &str = env!("NUMBERING_SCRIPT_SHA1");
+
+/// How long a cached lookup lives. A deleted application or chat can be served from the
+/// cache for at most this long; a new one is never hidden, since only hits are cached.
+pub const CACHE_SECONDS: i64 = 300;
+
+/// What is being numbered.
+#[derive(Debug, Clone, Copy)]
+pub enum Subject<'a> {
+    Chat { token: &'a Token },
+    Message { token: &'a Token, chat: ChatNumber },
+}
+
+/// Facts just read from MySQL, for the script to cache and use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Known {
+    pub application_id: Option<i64>,
+    pub chat_id: Option<i64>,
+    /// `MAX(number)` of what the counter numbers, used only if the counter is missing.
+    pub seed: Option<i64>,
+}
+
+/// What one script call did or needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// The number was taken and the job queued; `parent_id` is the application id (chats)
+    /// or chat id (messages) the job names.
+    Issued {
+        number: i64,
+        parent_id: i64,
+    },
+    NeedApplication,
+    NeedChat,
+    /// The counter key is missing (new parent, or Redis lost it): nothing was taken.
+    NeedSeed {
+        parent_id: i64,
+    },
+    /// The counter is at the largest number `INT` can store.
+    Exhausted,
+    /// A counter or queue key holds a value of the wrong type.
+    WrongType,
+}
+
+impl Reply {
+    fn decode(values: &[RedisResult]) -> Option<Self> {
+        let ints: Vec<i64> = values
+            .iter()
+            .map(|v| match v {
+                RedisResult::Int64(i) => Some(*i),
+                _ => None,
+            })
+            .collect::<Option<_>>()?;
+        Some(match ints.as_slice() {
+            [0, number, parent_id] => Self::Issued {
+                number: *number,
+                parent_id: *parent_id,
+            },
+            [1] => Self::NeedApplication,
+            [2] => Self::NeedChat,
+            [3, parent_id] => Self::NeedSeed {
+                parent_id: *parent_id,
+            },
+            [4] => Self::Exhausted,
+            [5] => Self::WrongType,
+            _ => return None,
+        })
+    }
+}
+
+/// One Redis connection, opened for this request (Spin keeps none between requests).
+pub struct Numbering {
+    redis: Connection,
+}
+
+impl Numbering {
+    pub fn open(redis_url: &str) -> Result<Self, ApiError> {
+        let redis = Connection::open(redis_url).map_err(redis_unavailable)?;
+        Ok(Self { redis })
+    }
+
+    /// Runs the script once. Nothing is taken unless the reply is [`Reply::Issued`].
+    pub fn issue(
+        &self,
+        subject: Subject<'_>,
+        known: Known,
+        job: &JobTemplate,
+    ) -> Result<Reply, ApiError> {
+        let text = |s: &str| RedisParameter::Binary(s.as_bytes().to_vec());
+        let id = |v: Option<i64>| text(&v.map(|v| v.to_string()).unwrap_or_default());
+        let (kind, token, chat) = match subject {
+            Subject::Chat { token } => ("chat", token, String::new()),
+            Subject::Message { token, chat } => ("message", token, chat.get().to_string()),
+        };
+        let args = [
+            RedisParameter::Int64(0), // numkeys: see numbering.lua
+            text(kind),
+            text(token.as_str()),
+            text(&chat),
+            id(known.application_id),
+            id(known.chat_id),
+            id(known.seed),
+            RedisParameter::Int64(CACHE_SECONDS),
+            text(&job.head),
+            text(&job.args_tail),
+            text(&job.tail),
+        ];
+        let values = self.eval(&args)?;
+        Reply::decode(&values).ok_or_else(|| {
+            ApiError::unavailable(Backend::Redis, "unexpected reply from the numbering script")
+        })
+    }
+
+    /// EVALSHA, falling back to EVAL (which also loads the script) when this Redis has
+    /// not seen it yet: after a restart or `SCRIPT FLUSH`. NOSCRIPT means nothing ran, so
+    /// the second call cannot repeat any effect.
+    fn eval(&self, args: &[RedisParameter]) -> Result<Vec<RedisResult>, ApiError> {
+        let with = |first: &str| {
+            let mut all = Vec::with_capacity(args.len() + 1);
+            all.push(RedisParameter::Binary(first.as_bytes().to_vec()));
+            all.extend_from_slice(args);
+            all
+        };
+        match self.redis.execute("EVALSHA", &with(SCRIPT_SHA1)) {
+            Err(error) if is_noscript(&error) => self
+                .redis
+                .execute("EVAL", &with(SCRIPT))
+                .map_err(redis_unavailable),
+            result => result.map_err(redis_unavailable),
+        }
+    }
+}
+
+fn is_noscript(error: &RedisError) -> bool {
+    matches!(error, RedisError::Other(text) if text.to_ascii_lowercase().contains("noscript"))
+}
+
+fn redis_unavailable(error: RedisError) -> ApiError {
+    ApiError::unavailable(Backend::Redis, format!("{error:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_hash_is_the_scripts() {
+        assert_eq!(
+            SCRIPT_SHA1,
+            sha1_smol::Sha1::from(SCRIPT.as_bytes())
+                .digest()
+                .to_string()
+        );
+    }
+
+    #[test]
+    fn decodes_every_reply() {
+        let ints = |v: &[i64]| v.iter().map(|i| RedisResult::Int64(*i)).collect::<Vec<_>>();
+        let cases = [
+            (
+                ints(&[0, 7, 42]),
+                Some(Reply::Issued {
+                    number: 7,
+                    parent_id: 42,
+                }),
+            ),
+            (ints(&[1]), Some(Reply::NeedApplication)),
+            (ints(&[2]), Some(Reply::NeedChat)),
+            (ints(&[3, 42]), Some(Reply::NeedSeed { parent_id: 42 })),
+            (ints(&[4]), Some(Reply::Exhausted)),
+            (ints(&[5]), Some(Reply::WrongType)),
+            (ints(&[]), None),
+            (ints(&[0, 7]), None),
+            (ints(&[9]), None),
+            (vec![RedisResult::Binary(b"0".to_vec())], None),
+        ];
+        for (values, expected) in cases {
+            assert_eq!(Reply::decode(&values), expected, "{values:?}");
+        }
+    }
+
+    #[test]
+    fn noscript_is_recognised_in_any_spelling() {
+        for text in [
+            "NOSCRIPT No matching script",
+            "NoScriptError: No matching script",
+        ] {
+            assert!(is_noscript(&RedisError::Other(text.to_owned())));
+        }
+        assert!(!is_noscript(&RedisError::Other(
+            "ERR wrong number".to_owned()
+        )));
+    }
+}

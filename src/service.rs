@@ -1,0 +1,116 @@
+//! The two use cases: create a chat, create a message.
+//!
+//! Each is a short conversation with the numbering script: call it with what is known,
+//! and when it answers that it needs a fact from MySQL (a cache miss, a missing counter),
+//! read that fact and call again. A warm request ends at the first call. Until the script
+//! answers `Issued`, nothing has been taken or queued, so every error on the way leaves
+//! Redis as it was.
+
+use crate::config::Config;
+use crate::domain::{ChatNumber, MessageBody, Token};
+use crate::error::{ApiError, Backend, Numbered};
+use crate::job::{JobKind, JobTemplate, Stamp};
+use crate::lookup::{ChatLookup, Lookup};
+use crate::numbering::{Known, Numbering, Reply, Subject};
+
+/// Calls needed at most: a cold cache and a missing counter are settled by one MySQL
+/// read, which supplies ids and seed together; the extra calls cover a counter that
+/// vanishes between two calls.
+const MAX_CALLS: usize = 4;
+
+/// Takes the next chat number of the application and queues `CreateChatJob`.
+pub fn create_chat(config: &Config, token: &Token) -> Result<i64, ApiError> {
+    let job = JobTemplate::new(JobKind::CreateChat, &stamp()?);
+    let subject = Subject::Chat { token };
+    issue(config, subject, &job, Numbered::Chats, |lookup, reply| {
+        Ok(match reply {
+            Reply::NeedSeed { parent_id } => Known {
+                application_id: None,
+                chat_id: None,
+                seed: Some(lookup.max_chat_number(parent_id)?),
+            },
+            _ => {
+                let app = lookup
+                    .application(token)?
+                    .ok_or(ApiError::ApplicationNotFound)?;
+                Known {
+                    application_id: Some(app.id),
+                    chat_id: None,
+                    seed: Some(app.max_chat_number),
+                }
+            }
+        })
+    })
+}
+
+/// Takes the next message number of the chat and queues `CreateMessageJob`.
+pub fn create_message(
+    config: &Config,
+    token: &Token,
+    chat: ChatNumber,
+    body: &MessageBody,
+) -> Result<i64, ApiError> {
+    let job = JobTemplate::new(JobKind::CreateMessage(body), &stamp()?);
+    let subject = Subject::Message { token, chat };
+    issue(
+        config,
+        subject,
+        &job,
+        Numbered::Messages,
+        |lookup, reply| {
+            Ok(match reply {
+                Reply::NeedSeed { parent_id } => Known {
+                    application_id: None,
+                    chat_id: None,
+                    seed: Some(lookup.max_message_number(parent_id)?),
+                },
+                _ => match lookup.chat(token, chat)? {
+                    ChatLookup::NoApplication => return Err(ApiError::ApplicationNotFound),
+                    ChatLookup::NoChat => return Err(ApiError::ChatNotFound),
+                    ChatLookup::Found(found) => Known {
+                        application_id: Some(found.application_id),
+                        chat_id: Some(found.id),
+                        seed: Some(found.max_message_number),
+                    },
+                },
+            })
+        },
+    )
+}
+
+/// The conversation shared by both use cases; `resolve` reads from MySQL what a
+/// `Need*` reply asks for.
+fn issue(
+    config: &Config,
+    subject: Subject<'_>,
+    job: &JobTemplate,
+    numbered: Numbered,
+    mut resolve: impl FnMut(&mut Lookup<'_>, Reply) -> Result<Known, ApiError>,
+) -> Result<i64, ApiError> {
+    let numbering = Numbering::open(&config.redis_url)?;
+    let mut lookup = Lookup::lazy(&config.mysql_url);
+    let mut known = Known::default();
+    for _ in 0..MAX_CALLS {
+        match numbering.issue(subject, known, job)? {
+            Reply::Issued { number, .. } => return Ok(number),
+            Reply::Exhausted => return Err(ApiError::NumbersExhausted(numbered)),
+            Reply::WrongType => {
+                return Err(ApiError::unavailable(
+                    Backend::Redis,
+                    "a counter or queue key holds a value of the wrong type",
+                ));
+            }
+            need => known = resolve(&mut lookup, need)?,
+        }
+    }
+    Err(ApiError::unavailable(
+        Backend::Redis,
+        "numbering did not settle: the counter keeps disappearing",
+    ))
+}
+
+fn stamp() -> Result<Stamp, ApiError> {
+    // Without randomness no unique jid can be made; Redis is not at fault, but the
+    // answer is the same: nothing done, try again.
+    Stamp::fresh().map_err(|e| ApiError::unavailable(Backend::Redis, format!("random: {e}")))
+}
