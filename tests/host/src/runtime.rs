@@ -1,0 +1,162 @@
+//! Engine, linker and the loaded application.
+//!
+//! Mirrors spin-core's engine setup (pooling instance allocator, component model, async)
+//! and spin-trigger's loading: each component is componentized, compiled, linked against
+//! exactly WASI p2 + wasi:http + the three Spin interfaces, and pre-instantiated; a
+//! component importing anything else fails here with wasmtime's "matching implementation
+//! was not found in the linker" error.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use anyhow::{Context, Result};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
+use crate::HostOptions;
+use crate::bindings::SpinImports;
+use crate::componentize::load_component_bytes;
+use crate::manifest::Manifest;
+use crate::outbound_hosts::AllowedHosts;
+use crate::routing::Router;
+use crate::state::{ComponentContext, HostState};
+use crate::variables::{Provider, Variables, providers_from_runtime_config};
+
+/// One process-wide engine: the pooling allocator reserves its slots once, and compiled
+/// components can be reused by every host started in the same (test) process.
+pub fn engine() -> Result<&'static Engine> {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    if let Some(e) = ENGINE.get() {
+        return Ok(e);
+    }
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    // spin-core's pooling defaults (SPIN_WASMTIME_* env overrides not supported).
+    let mut pooling = PoolingAllocationConfig::default();
+    pooling
+        .total_component_instances(1_000)
+        .max_component_instance_size(10 * 1024 * 1024)
+        .max_core_instances_per_component(200)
+        .max_tables_per_component(20)
+        .table_elements(100_000)
+        .max_memories_per_component(10)
+        .total_memories(1_000)
+        .total_tables(2_000);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    // Spin enables wasmtime's on-disk compilation cache by default; reuse it when available.
+    if let Ok(cache) = wasmtime::Cache::from_file(None) {
+        config.cache(Some(cache));
+    }
+    let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
+    Ok(ENGINE.get_or_init(|| engine))
+}
+
+/// Compile (or reuse) a component from its bytes.
+fn compile(engine: &Engine, bytes: &[u8]) -> Result<Component> {
+    static CACHE: OnceLock<Mutex<HashMap<u64, Component>>> = OnceLock::new();
+    let mut h = DefaultHasher::new();
+    bytes.hash(&mut h);
+    let key = h.finish();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(c) = cache.lock().unwrap().get(&key) {
+        return Ok(c.clone());
+    }
+    let component = Component::new(engine, bytes).map_err(anyhow::Error::from)?;
+    cache.lock().unwrap().insert(key, component.clone());
+    Ok(component)
+}
+
+/// The linker every component is instantiated with: nothing more than Spin would give
+/// this world.
+pub fn linker(engine: &Engine) -> Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+        .map_err(anyhow::Error::from)?;
+    SpinImports::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)
+        .map_err(anyhow::Error::from)?;
+    Ok(linker)
+}
+
+pub struct LoadedComponent {
+    pub pre: ProxyPre<HostState>,
+    pub context: Arc<ComponentContext>,
+}
+
+/// Everything needed to serve: routes and pre-instantiated components.
+pub struct App {
+    pub router: Router,
+    pub components: HashMap<String, LoadedComponent>,
+}
+
+impl App {
+    /// Resolved `allowed_outbound_hosts` per component id.
+    pub fn allowed_hosts(&self) -> BTreeMap<String, Vec<String>> {
+        self.components
+            .iter()
+            .map(|(id, c)| (id.clone(), c.context.allowed_hosts.entries()))
+            .collect()
+    }
+}
+
+/// Build the variable providers in Spin's order (see `variables.rs`).
+fn providers(opts: &HostOptions) -> Result<Vec<Provider>> {
+    let mut providers = Vec::new();
+    if !opts.variables.is_empty() {
+        providers.push(Provider::Static(opts.variables.iter().cloned().collect()));
+    }
+    if let Some(rc) = &opts.runtime_config {
+        providers.extend(
+            providers_from_runtime_config(rc, &opts.env)
+                .with_context(|| format!("invalid runtime config {}", rc.display()))?,
+        );
+    }
+    providers.push(Provider::env(
+        None,
+        opts.env.clone(),
+        opts.dotenv_path.as_deref(),
+    ));
+    Ok(providers)
+}
+
+/// Load the manifest and prepare every routed component.
+pub fn load(opts: &HostOptions) -> Result<App> {
+    let manifest = Manifest::from_file(&opts.manifest)?;
+    let variables = Arc::new(Variables::new(&manifest, providers(opts)?)?);
+    variables.ensure_required_resolvable()?;
+    let prepared = variables.prepared().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let router = Router::build(&manifest.http_base, &manifest.http_triggers)?;
+    let engine = engine()?;
+    let linker = linker(engine)?;
+    let mut components = HashMap::new();
+    for (id, c) in &manifest.components {
+        let allowed_hosts = AllowedHosts::parse(&c.allowed_outbound_hosts, &prepared)
+            .with_context(|| format!("invalid allowed_outbound_hosts of component {id:?}"))?;
+        let bytes = load_component_bytes(&c.source)?;
+        let component = compile(engine, &bytes)
+            .with_context(|| format!("failed to compile component {id:?}"))?;
+        let instance_pre = linker
+            .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("component {id:?} cannot be instantiated by the test host (its imports do not match what Spin provides)"))?;
+        let pre = ProxyPre::new(instance_pre)
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+                format!("component {id:?} does not export wasi:http/incoming-handler@0.2.0")
+            })?;
+        let context = Arc::new(ComponentContext {
+            id: id.clone(),
+            allowed_hosts,
+            variables: variables.clone(),
+            environment: c
+                .environment
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        });
+        components.insert(id.clone(), LoadedComponent { pre, context });
+    }
+    Ok(App { router, components })
+}

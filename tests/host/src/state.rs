@@ -1,0 +1,90 @@
+//! Per-request store state, and the `fermyon:spin/variables` host.
+//!
+//! Like Spin, every request gets a fresh `Store` (and component instance); everything
+//! in it — WASI context, the resource table, redis/mysql connections — is dropped with the
+//! store when the request ends.
+
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::WasiHttpCtx;
+use wasmtime_wasi_http::p2::{WasiHttpCtxView, WasiHttpView};
+
+use crate::bindings::variables;
+use crate::outbound_hosts::AllowedHosts;
+use crate::variables::{VariableError, Variables};
+
+/// What every instance of one component shares: its id, resolved allow-list, variables.
+pub struct ComponentContext {
+    pub id: String,
+    pub allowed_hosts: AllowedHosts,
+    pub variables: Arc<Variables>,
+    pub environment: Vec<(String, String)>,
+}
+
+pub struct HostState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) http: WasiHttpCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) component: Arc<ComponentContext>,
+}
+
+impl HostState {
+    pub fn new(component: Arc<ComponentContext>) -> Self {
+        // Spin gives the guest its `environment`, no args, no preopens (no `files` here),
+        // and forwards guest stdout/stderr to its own (the component logs to stderr).
+        let mut wasi = WasiCtx::builder();
+        wasi.inherit_stdout().inherit_stderr();
+        for (k, v) in &component.environment {
+            wasi.env(k, v);
+        }
+        Self {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            component,
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: Default::default(),
+        }
+    }
+}
+
+/// Spin CLI's disallowed-host handler prints a hint to stderr; the guest only sees the error.
+pub fn report_disallowed(component_id: &str, address: &str) {
+    eprintln!(
+        "A component tried to make an outbound network connection to disallowed destination '{address}'.\n\
+         To allow this request, add it to 'allowed_outbound_hosts' of component '{component_id}'."
+    );
+}
+
+impl variables::Host for HostState {
+    async fn get(&mut self, name: String) -> Result<String, variables::Error> {
+        self.component
+            .variables
+            .get(&self.component.id, &name)
+            .map_err(|e| match e {
+                VariableError::InvalidName(m) => variables::Error::InvalidName(m),
+                VariableError::Undefined(m) => variables::Error::Undefined(m),
+                VariableError::Provider(m) => variables::Error::Provider(m),
+                VariableError::Other(m) => variables::Error::Other(m),
+            })
+    }
+}
