@@ -75,6 +75,25 @@ fn to_sql_parameter(value: ParameterValue) -> Value {
     }
 }
 
+/// Spin formats the anyhow-wrapped connect error with `{:?}`: the message, then
+/// "Caused by:" and the source chain. anyhow would append a backtrace when
+/// RUST_BACKTRACE is set; that part is left out so the text is deterministic.
+pub fn anyhow_debug(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    let causes: Vec<String> = e.chain().skip(1).map(ToString::to_string).collect();
+    match causes.as_slice() {
+        [] => {}
+        [one] => out.push_str(&format!("\n\nCaused by:\n    {one}")),
+        many => {
+            out.push_str("\n\nCaused by:");
+            for (i, c) in many.iter().enumerate() {
+                out.push_str(&format!("\n    {i}: {c}"));
+            }
+        }
+    }
+    out
+}
+
 fn params(values: Vec<ParameterValue>) -> Params {
     Params::Positional(values.into_iter().map(to_sql_parameter).collect())
 }
@@ -175,8 +194,7 @@ impl v2::HostConnection for HostState {
                 "address {address} is not permitted"
             )));
         }
-        // Spin formats the anyhow-wrapped error with `{:?}` (message plus cause chain).
-        let fail = |e: anyhow::Error| Error::ConnectionFailed(format!("{e:?}"));
+        let fail = |e: anyhow::Error| Error::ConnectionFailed(anyhow_debug(&e));
         let opts = build_opts(&address).map_err(fail)?;
         let conn = Conn::new(opts)
             .await
@@ -302,9 +320,80 @@ mod tests {
     }
 
     #[test]
+    fn anyhow_debug_matches_anyhow_without_backtrace() {
+        let e = anyhow::Error::from(std::io::Error::other("inner")).context("outer");
+        assert_eq!(anyhow_debug(&e), "outer\n\nCaused by:\n    inner");
+        assert_eq!(anyhow_debug(&anyhow::anyhow!("only")), "only");
+    }
+
+    #[test]
     fn ssl_mode_is_stripped_or_refused() {
         assert!(build_opts("mysql://u:p@127.0.0.1/db?ssl-mode=DISABLED").is_ok());
         assert!(build_opts("mysql://u:p@127.0.0.1/db?sslMode=VERIFY_CA").is_err());
         assert!(build_opts("not a url").is_err());
+    }
+
+    mod live {
+        use super::super::*;
+        use crate::bindings::mysql::HostConnection;
+        use crate::state::test_support::{service_up, state};
+
+        #[tokio::test]
+        async fn disallowed_host_is_connection_failed_not_permitted() {
+            let mut st = state(&["mysql://db:3306"]);
+            let r = HostConnection::open(&mut st, "mysql://root@127.0.0.1/x".into()).await;
+            assert_eq!(
+                r.err(),
+                Some(Error::ConnectionFailed(
+                    "address mysql://root@127.0.0.1/x is not permitted".into()
+                ))
+            );
+        }
+
+        #[tokio::test]
+        async fn refused_is_connection_failed() {
+            let mut st = state(&["mysql://127.0.0.1:1"]);
+            match HostConnection::open(&mut st, "mysql://root@127.0.0.1:1/x".into()).await {
+                Err(Error::ConnectionFailed(m)) => {
+                    assert!(m.contains("Connection refused"), "{m}");
+                    assert!(!m.contains("Stack backtrace"), "{m}");
+                }
+                other => panic!("expected connection-failed, got {:?}", other.map(|_| ())),
+            }
+        }
+
+        #[tokio::test]
+        async fn query_converts_values_like_spin() {
+            if !service_up(3306) {
+                return;
+            }
+            let mut st = state(&["mysql://127.0.0.1"]);
+            let c = HostConnection::open(&mut st, "mysql://root@127.0.0.1:3306/mysql".into())
+                .await
+                .unwrap();
+            let rep = || Resource::<MysqlConnection>::new_borrow(c.rep());
+            let rs = HostConnection::query(
+                &mut st,
+                rep(),
+                "SELECT CAST(? AS SIGNED) AS n, ? AS s, NULL AS z".into(),
+                vec![ParameterValue::Int64(41), ParameterValue::Str("x".into())],
+            )
+            .await
+            .unwrap();
+            assert_eq!(rs.columns[0].data_type, DbDataType::Int64);
+            assert_eq!(
+                rs.rows,
+                vec![vec![
+                    DbValue::Int64(41),
+                    DbValue::Str("x".into()),
+                    DbValue::DbNull
+                ]]
+            );
+            let err = HostConnection::query(&mut st, rep(), "SELEKT".into(), vec![])
+                .await
+                .unwrap_err();
+            assert!(matches!(err, Error::QueryFailed(_)), "{err:?}");
+            HostConnection::drop(&mut st, c).await.unwrap();
+        }
     }
 }

@@ -242,4 +242,81 @@ mod tests {
             "Could not convert Redis response - TypeError: Redis Map type is not supported"
         );
     }
+
+    mod live {
+        use super::super::*;
+        use crate::bindings::redis::HostConnection;
+        use crate::state::test_support::{service_up, state};
+
+        #[tokio::test]
+        async fn disallowed_host_is_invalid_address() {
+            let mut st = state(&["redis://127.0.0.1:6380"]);
+            let r = HostConnection::open(&mut st, "redis://127.0.0.1:6379".into()).await;
+            assert!(matches!(r, Err(Error::InvalidAddress)));
+        }
+
+        #[tokio::test]
+        async fn refused_is_other_with_io_text() {
+            // Port 1 is allowed but closed.
+            let mut st = state(&["redis://127.0.0.1:1"]);
+            match HostConnection::open(&mut st, "redis://127.0.0.1:1".into()).await {
+                Err(Error::Other(m)) => assert!(m.contains("Connection refused"), "{m}"),
+                other => panic!("expected other(..), got {:?}", other.map(|_| ())),
+            }
+        }
+
+        #[tokio::test]
+        async fn execute_flattens_and_reports_noscript_like_spin() {
+            if !service_up(6379) {
+                return;
+            }
+            let mut st = state(&["redis://127.0.0.1"]);
+            let c = HostConnection::open(&mut st, "redis://127.0.0.1:6379/0".into())
+                .await
+                .unwrap();
+            let rep = || Resource::<RedisConnection>::new_borrow(c.rep());
+            let script = "return {1, 'a', {2, false}, redis.status_reply('OK')}";
+            let out = HostConnection::execute(
+                &mut st,
+                rep(),
+                "EVAL".into(),
+                vec![
+                    RedisParameter::Binary(script.into()),
+                    RedisParameter::Int64(0),
+                ],
+            )
+            .await
+            .unwrap();
+            // Lua false is a RESP2 nil, kept as `nil`; OK stays `status("OK")`.
+            assert_eq!(
+                out,
+                vec![
+                    RedisResult::Int64(1),
+                    RedisResult::Binary(b"a".to_vec()),
+                    RedisResult::Int64(2),
+                    RedisResult::Nil,
+                    RedisResult::Status("OK".into()),
+                ]
+            );
+            let err = HostConnection::execute(
+                &mut st,
+                rep(),
+                "EVALSHA".into(),
+                vec![
+                    RedisParameter::Binary(b"0000000000000000000000000000000000000000".to_vec()),
+                    RedisParameter::Int64(0),
+                ],
+            )
+            .await
+            .unwrap_err();
+            assert_eq!(
+                err,
+                Error::Other(
+                    "An error was signalled by the server - NoScriptError: No matching script. Please use EVAL."
+                        .into()
+                )
+            );
+            HostConnection::drop(&mut st, c).await.unwrap();
+        }
+    }
 }

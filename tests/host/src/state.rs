@@ -88,3 +88,34 @@ impl variables::Host for HostState {
             })
     }
 }
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+    use crate::manifest::Manifest;
+
+    /// A store state for calling host functions directly, without a guest.
+    pub fn state(allowed: &[&str]) -> HostState {
+        let manifest = Manifest::parse(
+            "spin_manifest_version = 2\n[component.c]\nsource = \"x.wasm\"\n",
+            std::path::Path::new("/"),
+        )
+        .unwrap();
+        let entries: Vec<String> = allowed.iter().map(|s| s.to_string()).collect();
+        HostState::new(Arc::new(ComponentContext {
+            id: "c".into(),
+            allowed_hosts: AllowedHosts::parse(&entries, &Default::default()).unwrap(),
+            variables: Arc::new(Variables::new(&manifest, vec![]).unwrap()),
+            environment: vec![],
+        }))
+    }
+
+    /// Live-service tests skip (pass) when nothing listens on `port` locally.
+    pub fn service_up(port: u16) -> bool {
+        let up = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+        if !up {
+            eprintln!("skipping: nothing listening on 127.0.0.1:{port}");
+        }
+        up
+    }
+}
