@@ -1,0 +1,150 @@
+//! End-to-end checks of the host through its public API.
+//!
+//! The chat-service build is only needed by the first two tests; they skip (with a note)
+//! when `target/wasm32-wasip1/release/chat_service.wasm` has not been built.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+
+use spin_test_host::{HostOptions, component_imports, start};
+
+fn built_component() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/wasm32-wasip1/release/chat_service.wasm");
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!(
+            "skipping: build the component first (cargo build --target wasm32-wasip1 --release)"
+        );
+        None
+    }
+}
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("spin-test-host-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn write_manifest(dir: &Path, source: &Path, extra: &str) -> PathBuf {
+    let m = dir.join("spin.toml");
+    std::fs::write(
+        &m,
+        format!(
+            r#"spin_manifest_version = 2
+[application]
+name = "smoke"
+[variables]
+redis_url = {{ default = "redis://127.0.0.1:6379" }}
+mysql_url = {{ default = "mysql://root@127.0.0.1:3306/mysql" }}
+{extra}
+[[trigger.http]]
+route = "/only/..."
+component = "c"
+[component.c]
+source = "{}"
+allowed_outbound_hosts = ["redis://127.0.0.1:6379", "mysql://127.0.0.1:3306"]
+[component.c.variables]
+redis_url = "{{{{ redis_url }}}}"
+mysql_url = "{{{{ mysql_url }}}}"
+"#,
+            source.display()
+        ),
+    )
+    .unwrap();
+    m
+}
+
+/// Minimal HTTP/1.1 GET returning (status, body).
+fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out[9..12].parse().unwrap();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn serves_routed_requests_and_404s_the_rest() {
+    let Some(wasm) = built_component() else {
+        return;
+    };
+    let dir = scratch_dir("serve");
+    let host = start(HostOptions::new(write_manifest(&dir, &wasm, ""))).unwrap();
+    assert_eq!(host.routes()[0], ("/only/...".to_string(), "c".to_string()));
+    assert_eq!(host.allowed_hosts()["c"].len(), 2);
+    // Unrouted: the host's own 404 with an empty body, as Spin.
+    assert_eq!(get(host.addr, "/elsewhere"), (404, String::new()));
+    // Routed: the component answers (whatever its current behaviour is).
+    let (status, _) = get(host.addr, "/only/x");
+    assert!((100..600).contains(&status));
+    assert_eq!(
+        get(host.addr, "/.well-known/spin/health"),
+        (200, "OK".to_string())
+    );
+    host.stop();
+}
+
+#[test]
+fn component_imports_are_listed() {
+    let Some(wasm) = built_component() else {
+        return;
+    };
+    let imports = component_imports(&wasm).unwrap();
+    assert!(
+        imports.iter().any(|i| i.starts_with("wasi:")),
+        "{imports:?}"
+    );
+    let allowed = [
+        "fermyon:spin/redis@2.0.0",
+        "fermyon:spin/mysql@2.0.0",
+        "fermyon:spin/rdbms-types@2.0.0",
+        "fermyon:spin/variables@2.0.0",
+    ];
+    for i in imports.iter().filter(|i| i.starts_with("fermyon:")) {
+        assert!(allowed.contains(&i.as_str()), "unexpected import {i}");
+    }
+}
+
+#[test]
+fn unsatisfied_import_fails_at_startup() {
+    let dir = scratch_dir("mismatch");
+    let wasm = dir.join("kv.wasm");
+    let bytes = wat::parse_str(
+        r#"(component (import "fermyon:spin/key-value@2.0.0" (instance (export "x" (func)))))"#,
+    )
+    .unwrap();
+    std::fs::write(&wasm, bytes).unwrap();
+    let err = start(HostOptions::new(write_manifest(&dir, &wasm, "")))
+        .err()
+        .expect("start must fail");
+    let text = format!("{err:#}");
+    assert!(text.contains("fermyon:spin/key-value@2.0.0"), "{text}");
+}
+
+#[test]
+fn missing_required_variable_fails_at_startup() {
+    let dir = scratch_dir("required");
+    let wasm = dir.join("none.wasm");
+    std::fs::write(&wasm, wat::parse_str("(component)").unwrap()).unwrap();
+    let opts = HostOptions {
+        env: Default::default(),
+        ..HostOptions::new(write_manifest(&dir, &wasm, "token = { required = true }"))
+    };
+    let err = start(opts).err().expect("start must fail").to_string();
+    assert!(
+        err.contains("no provider resolved required variable \"token\""),
+        "{err}"
+    );
+}
