@@ -4,6 +4,7 @@
 //! Every statement is parameterized: the token and numbers travel as parameters.
 
 use spin_sdk::mysql::{Connection, DbValue, MysqlError, ParameterValue};
+use std::time::{Duration, Instant};
 
 use crate::domain::{ChatNumber, Token};
 use crate::error::{ApiError, Backend};
@@ -112,12 +113,36 @@ impl<'a> Lookup<'a> {
     ) -> Result<Vec<Vec<DbValue>>, ApiError> {
         let connection = match &mut self.connection {
             Some(connection) => connection,
-            slot => slot.insert(Connection::open(self.url).map_err(mysql_unavailable)?),
+            slot => slot.insert(open(self.url)?),
         };
         let set = connection
             .query(statement, params)
             .map_err(mysql_unavailable)?;
         Ok(set.rows)
+    }
+}
+
+/// How long to keep retrying while the server is at `max_connections`.
+const BUSY_RETRY_BUDGET: Duration = Duration::from_secs(2);
+
+/// Opens a connection, waiting out a full server. Spin gives every request its own
+/// connection, so a burst of cache misses (a new application's first burst, a Redis that
+/// lost its data) can briefly ask for more connections than `max_connections`. Each is
+/// held for a few milliseconds, so waiting a little turns that burst into latency instead
+/// of 503s; a server that stays full still gets its 503 within the budget.
+fn open(url: &str) -> Result<Connection, ApiError> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match Connection::open(url) {
+            Err(MysqlError::ConnectionFailed(text))
+                if text.contains("1040") && started.elapsed() < BUSY_RETRY_BUDGET =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            result => return result.map_err(mysql_unavailable),
+        }
     }
 }
 

@@ -9,6 +9,7 @@ mod routes;
 
 use futures::StreamExt;
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
+use std::io::Write;
 use std::time::Instant;
 
 use crate::config::Config;
@@ -116,5 +117,6 @@ fn log(method: &str, route: &str, status: u16, started: Instant, error: Option<&
     if let Some(detail) = error.and_then(ApiError::log_detail) {
         line["error"] = detail.into();
     }
-    eprintln!("{line}");
+    // One write per line, so lines of concurrent requests never interleave.
+    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
 }

@@ -1,0 +1,531 @@
+//! The contract's HTTP tables and job format, end to end: the built component in the
+//! Spin-compatible test host, against real Redis and MariaDB with the Rails schema.
+//!
+//! No worker runs here, so every job the component queued can be read back from
+//! `queue:default` and checked field by field.
+
+mod support;
+
+use std::sync::LazyLock;
+
+use serde_json::{Value, json};
+use support::client::{self, Response};
+use support::{Stack, serve};
+
+static STACK: LazyLock<Stack> = LazyLock::new(|| Stack::start("contract", 1));
+
+const CORS: [(&str, &str); 5] = [
+    ("access-control-allow-origin", "*"),
+    (
+        "access-control-allow-methods",
+        "GET, POST, PUT, PATCH, DELETE, OPTIONS",
+    ),
+    (
+        "access-control-allow-headers",
+        "Content-Type, Authorization, X-Requested-With, Accept",
+    ),
+    ("access-control-expose-headers", "X-Request-Id, X-Runtime"),
+    ("access-control-max-age", "7200"),
+];
+
+fn assert_json_with_cors(response: &Response) {
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/json"),
+        "{response:?}"
+    );
+    for (name, value) in CORS {
+        assert_eq!(response.header(name), Some(value), "{name} on {response:?}");
+    }
+}
+
+/// The queued jobs of `class` whose arguments start with `parent_id` (ids of chats and
+/// applications overlap, so the class is part of the filter).
+fn jobs_for(class: &str, parent_id: i64) -> Vec<Value> {
+    STACK
+        .redis()
+        .queue()
+        .iter()
+        .map(|job| serde_json::from_str::<Value>(job).expect("every queued job is JSON"))
+        .filter(|job| job["wrapped"] == class && job["args"][0]["arguments"][0] == json!(parent_id))
+        .collect()
+}
+
+/// Every field of the contract's wire format.
+fn assert_job_format(job: &Value, class: &str, arguments: Value) {
+    assert_eq!(
+        job["class"],
+        "ActiveJob::QueueAdapters::SidekiqAdapter::JobWrapper"
+    );
+    assert_eq!(job["wrapped"], class);
+    assert_eq!(job["queue"], "default");
+    assert_eq!(job["retry"], true);
+    let jid = job["jid"].as_str().unwrap();
+    assert!(
+        jid.len() == 24 && jid.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+        "jid {jid}"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    for field in ["created_at", "enqueued_at"] {
+        let at = job[field].as_f64().unwrap();
+        assert!(
+            job[field].is_f64() && (now - at).abs() < 120.0,
+            "{field} {at}"
+        );
+    }
+    let args = job["args"].as_array().unwrap();
+    assert_eq!(args.len(), 1);
+    let data = &args[0];
+    assert_eq!(data["job_class"], class);
+    let job_id = data["job_id"].as_str().unwrap();
+    let groups: Vec<usize> = job_id.split('-').map(str::len).collect();
+    assert_eq!(groups, [8, 4, 4, 4, 12], "job_id {job_id}");
+    assert_eq!(&job_id[14..15], "4", "a version 4 UUID: {job_id}");
+    assert!(
+        matches!(&job_id[19..20], "8" | "9" | "a" | "b"),
+        "RFC 4122 variant: {job_id}"
+    );
+    assert_eq!(data["provider_job_id"], Value::Null);
+    assert_eq!(data["queue_name"], "default");
+    assert_eq!(data["priority"], Value::Null);
+    assert_eq!(data["arguments"], arguments);
+    assert_eq!(data["executions"], 0);
+    assert_eq!(data["exception_executions"], json!({}));
+    assert_eq!(data["locale"], "en");
+    assert_eq!(data["timezone"], "UTC");
+    assert_eq!(data["scheduled_at"], Value::Null);
+    let enqueued = data["enqueued_at"].as_str().unwrap();
+    // UTC ISO 8601 with nine fractional digits, as Rails 8.1's Time.iso8601 reads it.
+    let shape: String = enqueued
+        .chars()
+        .map(|c| if c.is_ascii_digit() { 'd' } else { c })
+        .collect();
+    assert_eq!(shape, "dddd-dd-ddTdd:dd:dd.dddddddddZ", "{enqueued}");
+    assert_ne!(jobs_with_jid(jid), 0);
+}
+
+fn jobs_with_jid(jid: &str) -> usize {
+    STACK
+        .redis()
+        .queue()
+        .iter()
+        .filter(|j| j.contains(jid))
+        .count()
+}
+
+#[test]
+fn health() {
+    let response = client::request(STACK.host.addr, "GET", "/health", &[], None);
+    assert_eq!(response.status, 200);
+    assert_eq!(response.json(), json!({"status": "healthy"}));
+    assert_json_with_cors(&response);
+}
+
+#[test]
+fn chat_creation_numbers_and_queues_a_complete_job() {
+    let (app_id, token) = STACK.new_application();
+    for expected in 1..=3 {
+        let response = STACK.create_chat(&token);
+        assert_eq!(response.status, 201, "{response:?}");
+        assert_eq!(
+            response.body,
+            format!(r#"{{"number":{expected},"messages_count":0}}"#).as_bytes()
+        );
+        assert_json_with_cors(&response);
+    }
+    let mut redis = STACK.redis();
+    assert_eq!(
+        redis.get_int(&format!("chat_app:{app_id}:chat_counter")),
+        Some(3)
+    );
+    let members: Vec<String> = redis.cmd(&["SMEMBERS", "queues"]);
+    assert_eq!(members, ["default"]);
+
+    // LPUSH: the newest job is at the head, so the worker (BRPOP) takes the oldest first.
+    let jobs = jobs_for("CreateChatJob", app_id);
+    let numbers: Vec<i64> = jobs
+        .iter()
+        .map(|j| j["args"][0]["arguments"][1].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers, [3, 2, 1]);
+    for job in &jobs {
+        let number = job["args"][0]["arguments"][1].clone();
+        assert_job_format(job, "CreateChatJob", json!([app_id, number]));
+    }
+    let jids: std::collections::HashSet<_> = jobs.iter().map(|j| j["jid"].clone()).collect();
+    assert_eq!(jids.len(), 3, "jids are unique");
+}
+
+#[test]
+fn message_creation_numbers_and_queues_a_complete_job() {
+    let (app_id, token) = STACK.new_application();
+    let chat_id = STACK.insert_chat(app_id, 1);
+    let text = "héllo wörld 👋🏽 — \"quoted\" 'single'\nnew line\ttab \\ backslash";
+    for expected in 1..=2 {
+        let response = STACK.create_message(&token, 1, text);
+        assert_eq!(response.status, 201, "{response:?}");
+        assert_eq!(
+            response.body,
+            format!(r#"{{"number":{expected}}}"#).as_bytes()
+        );
+        assert_json_with_cors(&response);
+    }
+    assert_eq!(
+        STACK
+            .redis()
+            .get_int(&format!("chat:{chat_id}:message_counter")),
+        Some(2)
+    );
+    let jobs = jobs_for("CreateMessageJob", chat_id);
+    assert_eq!(jobs.len(), 2);
+    assert_job_format(&jobs[0], "CreateMessageJob", json!([chat_id, 2, text]));
+    assert_job_format(&jobs[1], "CreateMessageJob", json!([chat_id, 1, text]));
+}
+
+/// The contract's error table, and the edges the issue adds. Each must take no number
+/// and queue nothing.
+#[test]
+fn bad_input_gets_its_error_and_changes_nothing() {
+    let (app_id, token) = STACK.new_application();
+    let chat_id = STACK.insert_chat(app_id, 1);
+    // Take one number of each so the counters exist and any change would show. The chat
+    // counter starts after the persisted chat 1 (seeded from MAX(number)).
+    assert_eq!(STACK.create_chat(&token).json()["number"], 2);
+    assert_eq!(STACK.create_message(&token, 1, "first").status, 201);
+
+    let messages = |chat: &str| format!("/api/v1/chat_applications/{token}/chats/{chat}/messages");
+    let too_long = json!({"message": {"body": "é".repeat(32_768)}}).to_string();
+    let cases: Vec<(String, Option<String>, u16, &str)> = vec![
+        (
+            format!(
+                "/api/v1/chat_applications/{}/chats",
+                support::unique_token()
+            ),
+            None,
+            404,
+            "ChatApplication not found",
+        ),
+        (
+            format!(
+                "/api/v1/chat_applications/{}/chats/1/messages",
+                support::unique_token()
+            ),
+            Some(r#"{"message":{"body":"x"}}"#.into()),
+            404,
+            "ChatApplication not found",
+        ),
+        (
+            format!("/api/v1/chat_applications/{}/chats", "t".repeat(256)),
+            None,
+            404,
+            "ChatApplication not found",
+        ),
+        (
+            messages("2"),
+            Some(r#"{"message":{"body":"x"}}"#.into()),
+            404,
+            "Chat not found",
+        ),
+        (
+            messages("0"),
+            Some(r#"{"message":{"body":"x"}}"#.into()),
+            404,
+            "Chat not found",
+        ),
+        (
+            messages("-1"),
+            Some(r#"{"message":{"body":"x"}}"#.into()),
+            404,
+            "Chat not found",
+        ),
+        (
+            messages("2147483648"),
+            Some(r#"{"message":{"body":"x"}}"#.into()),
+            404,
+            "Chat not found",
+        ),
+        (
+            messages("abc"),
+            Some(r#"{"message":{"body":"x"}}"#.into()),
+            400,
+            "Invalid chat number",
+        ),
+        (
+            messages("1.5"),
+            Some(r#"{"message":{"body":"x"}}"#.into()),
+            400,
+            "Invalid chat number",
+        ),
+        (
+            messages("1"),
+            Some("not json".into()),
+            400,
+            "Invalid request body",
+        ),
+        (messages("1"), None, 400, "Invalid request body"),
+        (
+            messages("1"),
+            Some(r#"{"message":"x"}"#.into()),
+            400,
+            "Invalid request body",
+        ),
+        (
+            messages("1"),
+            Some(r#"{"message":{"body":5}}"#.into()),
+            400,
+            "Invalid request body",
+        ),
+        (
+            messages("1"),
+            Some(r#"{"message":{"body":""}}"#.into()),
+            422,
+            "Message body can't be blank",
+        ),
+        (
+            messages("1"),
+            Some(r#"{"message":{"body":" \n\t\u00a0\u3000"}}"#.into()),
+            422,
+            "Message body can't be blank",
+        ),
+        (
+            messages("1"),
+            Some(r#"{"message":{}}"#.into()),
+            422,
+            "Message body can't be blank",
+        ),
+        (
+            messages("1"),
+            Some(too_long),
+            422,
+            "Message body is too long (maximum is 65535 bytes)",
+        ),
+    ];
+    for (path, body, status, error) in cases {
+        let response = STACK.post(&path, body.as_deref());
+        assert_eq!(
+            (response.status, response.error().as_str()),
+            (status, error),
+            "POST {path}"
+        );
+        assert_json_with_cors(&response);
+    }
+
+    let mut redis = STACK.redis();
+    assert_eq!(
+        redis.get_int(&format!("chat_app:{app_id}:chat_counter")),
+        Some(2)
+    );
+    assert_eq!(
+        redis.get_int(&format!("chat:{chat_id}:message_counter")),
+        Some(1)
+    );
+    assert_eq!(jobs_for("CreateChatJob", app_id).len(), 1);
+    assert_eq!(jobs_for("CreateMessageJob", chat_id).len(), 1);
+}
+
+#[test]
+fn a_body_over_the_cap_is_413_and_changes_nothing() {
+    let (app_id, token) = STACK.new_application();
+    let chat_id = STACK.insert_chat(app_id, 1);
+    let body = format!(
+        r#"{{"message":{{"body":"{}"}}}}"#,
+        "a".repeat(2 * 1024 * 1024)
+    );
+    let path = format!("/api/v1/chat_applications/{token}/chats/1/messages");
+    let response = STACK.post(&path, Some(&body));
+    assert_eq!(response.status, 413);
+    assert_eq!(
+        response.error(),
+        "Request body is too large (maximum is 1048576 bytes)"
+    );
+    assert_json_with_cors(&response);
+    assert_eq!(
+        STACK
+            .redis()
+            .get_int(&format!("chat:{chat_id}:message_counter")),
+        None
+    );
+    assert!(jobs_for("CreateMessageJob", chat_id).is_empty());
+}
+
+#[test]
+fn preflight_answers_204_with_cors_on_every_route() {
+    for path in [
+        "/health".to_owned(),
+        format!(
+            "/api/v1/chat_applications/{}/chats",
+            support::unique_token()
+        ),
+        format!(
+            "/api/v1/chat_applications/{}/chats/1/messages",
+            support::unique_token()
+        ),
+        "/anything/else".to_owned(),
+    ] {
+        let response = client::request(STACK.host.addr, "OPTIONS", &path, &[], None);
+        assert_eq!(response.status, 204, "{path}");
+        assert!(response.body.is_empty());
+        assert_json_with_cors(&response);
+    }
+}
+
+#[test]
+fn unknown_paths_are_404_json_and_other_methods_405_with_allow() {
+    let response = client::request(STACK.host.addr, "GET", "/nope", &[], None);
+    assert_eq!(
+        (response.status, response.error().as_str()),
+        (404, "Not found")
+    );
+    assert_json_with_cors(&response);
+
+    let chats = format!(
+        "/api/v1/chat_applications/{}/chats",
+        support::unique_token()
+    );
+    for (method, path, allow) in [
+        ("GET", chats.as_str(), "POST, OPTIONS"),
+        ("DELETE", chats.as_str(), "POST, OPTIONS"),
+        ("POST", "/health", "GET, OPTIONS"),
+    ] {
+        let response = client::request(STACK.host.addr, method, path, &[], None);
+        assert_eq!(response.status, 405, "{method} {path}");
+        assert_eq!(response.header("allow"), Some(allow));
+        assert_eq!(response.error(), "Method not allowed");
+        assert_json_with_cors(&response);
+    }
+}
+
+/// The Rails API INCRs the same counters; whatever it took is never handed out again.
+#[test]
+fn numbers_taken_outside_the_component_are_never_reissued() {
+    let (app_id, token) = STACK.new_application();
+    let chat_id = STACK.insert_chat(app_id, 1);
+    assert_eq!(STACK.create_chat(&token).json()["number"], 2);
+    assert_eq!(STACK.create_message(&token, 1, "a").json()["number"], 1);
+
+    let mut redis = STACK.redis();
+    let _: i64 = redis.cmd(&["INCR", &format!("chat_app:{app_id}:chat_counter")]);
+    let _: i64 = redis.cmd(&["INCRBY", &format!("chat:{chat_id}:message_counter"), "5"]);
+
+    assert_eq!(STACK.create_chat(&token).json()["number"], 4);
+    assert_eq!(STACK.create_message(&token, 1, "b").json()["number"], 7);
+}
+
+#[test]
+fn a_full_counter_is_409_and_takes_nothing() {
+    let (app_id, token) = STACK.new_application();
+    let key = format!("chat_app:{app_id}:chat_counter");
+    let _: () = STACK.redis().cmd(&["SET", &key, "2147483646"]);
+    assert_eq!(
+        STACK.create_chat(&token).json()["number"],
+        2_147_483_647_i64
+    );
+    let response = STACK.create_chat(&token);
+    assert_eq!(response.status, 409);
+    assert_eq!(
+        response.error(),
+        "This application has reached the maximum number of chats"
+    );
+    assert_eq!(STACK.redis().get_int(&key), Some(2_147_483_647));
+    assert_eq!(jobs_for("CreateChatJob", app_id).len(), 1);
+}
+
+/// A Redis that cannot be reached: 503 with Retry-After, and no internals in the body.
+#[test]
+fn unreachable_redis_is_503_with_retry_after() {
+    let host = serve(&[
+        ("redis_url", "redis://:hunter2@127.0.0.1:1/0".to_owned()),
+        ("redis_host", "127.0.0.1:1".to_owned()),
+    ]);
+    let (_, token) = STACK.new_application();
+    let response = client::request(
+        host.addr,
+        "POST",
+        &format!("/api/v1/chat_applications/{token}/chats"),
+        &[],
+        None,
+    );
+    assert_eq!(response.status, 503);
+    assert_eq!(response.header("retry-after"), Some("1"));
+    assert_eq!(
+        response.error(),
+        "Service temporarily unavailable, please retry"
+    );
+    assert_json_with_cors(&response);
+    let text = String::from_utf8_lossy(&response.body);
+    assert!(
+        !text.contains("hunter2") && !text.contains("127.0.0.1"),
+        "{text}"
+    );
+}
+
+/// Spin lets a component open only the hosts in `allowed_outbound_hosts`; a URL that
+/// points elsewhere is refused before any connection, and the request changes nothing.
+#[test]
+fn an_outbound_host_not_allowed_is_refused() {
+    let (app_id, token) = STACK.new_application();
+    let host = serve(&[
+        ("redis_url", STACK.redis_url()),
+        ("redis_host", "127.0.0.2:6379".to_owned()),
+        (
+            "mysql_url",
+            format!("mysql://root@127.0.0.1:3306/{}", STACK.database),
+        ),
+    ]);
+    let response = client::request(
+        host.addr,
+        "POST",
+        &format!("/api/v1/chat_applications/{token}/chats"),
+        &[],
+        None,
+    );
+    assert_eq!(response.status, 503);
+    assert_eq!(
+        STACK
+            .redis()
+            .get_int(&format!("chat_app:{app_id}:chat_counter")),
+        None
+    );
+    assert!(jobs_for("CreateChatJob", app_id).is_empty());
+}
+
+/// `wit/` declares the world the component targets; the component must import exactly
+/// its Spin interfaces, and otherwise only WASI (which the preview1 adapter brings).
+#[test]
+fn the_component_imports_exactly_the_world_in_wit() {
+    let world = std::fs::read_to_string(support::repo_root().join("wit/world.wit")).unwrap();
+    let declared: std::collections::BTreeSet<String> = world
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("import "))
+        .map(|l| l.trim_end_matches(';').to_owned())
+        .collect();
+    let wasm = support::repo_root().join("target/wasm32-wasip1/release/chat_service.wasm");
+    let imports = spin_test_host::component_imports(&wasm).unwrap();
+    let spin: std::collections::BTreeSet<String> = imports
+        .iter()
+        .filter(|i| !i.starts_with("wasi:"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        spin, declared,
+        "non-WASI imports must be exactly wit/world.wit's"
+    );
+    for import in imports.iter().filter(|i| i.starts_with("wasi:")) {
+        let allowed = [
+            "wasi:cli/",
+            "wasi:io/",
+            "wasi:clocks/",
+            "wasi:random/",
+            "wasi:filesystem/",
+            "wasi:sockets/",
+            "wasi:http/types@",
+        ];
+        assert!(
+            allowed.iter().any(|p| import.starts_with(p)),
+            "unexpected import {import}"
+        );
+    }
+}

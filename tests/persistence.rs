@@ -1,0 +1,153 @@
+//! What the component queues, the real Rails worker persists: a Sidekiq process running
+//! `CreateChatJob` and `CreateMessageJob` (tests/rails/worker.rb, on Debian's sidekiq,
+//! activejob, activerecord and mysql2) turns every 201 into exactly one row.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+use support::worker::{Worker, wait_for_count};
+use support::{Response, Stack};
+
+const CHATS: i64 = 300;
+const MESSAGE_CHATS: i64 = 4;
+const MESSAGES_PER_CHAT: i64 = 50;
+
+/// Runs `count` requests at once (one thread each, released together).
+fn concurrently(
+    count: usize,
+    request: impl Fn(usize) -> Response + Send + Sync + 'static,
+) -> Vec<Response> {
+    let barrier = Arc::new(Barrier::new(count));
+    let request = Arc::new(request);
+    let handles: Vec<_> = (0..count)
+        .map(|i| {
+            let (barrier, request) = (barrier.clone(), request.clone());
+            thread::spawn(move || {
+                barrier.wait();
+                request(i)
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+fn numbers(responses: &[Response]) -> BTreeSet<i64> {
+    responses
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, 201, "{r:?}");
+            r.json()["number"].as_i64().unwrap()
+        })
+        .collect()
+}
+
+/// A text per message that exercises what the job's JSON must carry intact.
+fn text(i: usize) -> String {
+    format!(
+        "message {i}: héllo 👋🏽 日本語 — \"double\" 'single' `tick`\nline two\r\n\ttab \\ {}",
+        "ü".repeat(i)
+    )
+}
+
+fn failed_jobs(stack: &Stack) -> (i64, i64, i64) {
+    let mut redis = stack.redis();
+    let retry: i64 = redis.cmd(&["ZCARD", "retry"]);
+    let dead: i64 = redis.cmd(&["ZCARD", "dead"]);
+    let failed: Option<i64> = redis.cmd(&["GET", "stat:failed"]);
+    (retry, dead, failed.unwrap_or(0))
+}
+
+#[test]
+fn every_201_becomes_exactly_one_row() {
+    let stack = Arc::new(Stack::start("persistence", 2));
+    let (app_id, token) = stack.new_application();
+    let _worker = Worker::start(&stack);
+
+    // 300 concurrent chat creations: numbers unique and contiguous.
+    let responses = {
+        let (stack, token) = (stack.clone(), token.clone());
+        concurrently(CHATS as usize, move |_| stack.create_chat(&token))
+    };
+    assert_eq!(numbers(&responses), (1..=CHATS).collect());
+    wait_for_count(
+        &stack,
+        "chat rows",
+        &format!("SELECT COUNT(*) FROM chats WHERE chat_application_id = {app_id}"),
+        CHATS,
+    );
+    let rows = stack.sql(&format!(
+        "SELECT number FROM chats WHERE chat_application_id = {app_id} ORDER BY number"
+    ));
+    let persisted: Vec<i64> = rows.iter().map(|r| r[0].parse().unwrap()).collect();
+    assert_eq!(
+        persisted,
+        (1..=CHATS).collect::<Vec<_>>(),
+        "exactly one row per 201"
+    );
+    assert_eq!(
+        stack.sql(&format!(
+            "SELECT chats_count FROM chat_applications WHERE id = {app_id}"
+        ))[0][0],
+        CHATS.to_string()
+    );
+
+    // 200 concurrent messages over four of those chats.
+    let responses = {
+        let (stack, token) = (stack.clone(), token.clone());
+        concurrently((MESSAGE_CHATS * MESSAGES_PER_CHAT) as usize, move |i| {
+            stack.create_message(&token, 1 + (i as i64 % MESSAGE_CHATS), &text(i))
+        })
+    };
+    let mut sent: Vec<(i64, i64, String)> = Vec::new(); // (chat number, message number, text)
+    for (i, response) in responses.iter().enumerate() {
+        assert_eq!(response.status, 201, "{response:?}");
+        sent.push((
+            1 + (i as i64 % MESSAGE_CHATS),
+            response.json()["number"].as_i64().unwrap(),
+            text(i),
+        ));
+    }
+    for chat in 1..=MESSAGE_CHATS {
+        let got: BTreeSet<i64> = sent.iter().filter(|s| s.0 == chat).map(|s| s.1).collect();
+        assert_eq!(got, (1..=MESSAGES_PER_CHAT).collect(), "chat {chat}");
+    }
+    let total = MESSAGE_CHATS * MESSAGES_PER_CHAT;
+    let in_app = format!(
+        "SELECT {{}} FROM messages m JOIN chats c ON c.id = m.chat_id WHERE c.chat_application_id = {app_id}"
+    );
+    wait_for_count(
+        &stack,
+        "message rows",
+        &in_app.replace("{}", "COUNT(*)"),
+        total,
+    );
+    let rows = stack.sql(&in_app.replace("{}", "c.number, m.number, HEX(m.body)"));
+    assert_eq!(rows.len() as i64, total, "exactly one row per 201");
+    for (chat, number, body) in &sent {
+        let hex: String = body.bytes().map(|b| format!("{b:02X}")).collect();
+        assert!(
+            rows.contains(&vec![chat.to_string(), number.to_string(), hex]),
+            "message {number} of chat {chat} is stored byte for byte"
+        );
+    }
+    let counts = stack.sql(&format!(
+        "SELECT number, messages_count FROM chats WHERE chat_application_id = {app_id} AND number <= {MESSAGE_CHATS} ORDER BY number"
+    ));
+    for row in counts {
+        assert_eq!(
+            row[1],
+            MESSAGES_PER_CHAT.to_string(),
+            "messages_count of chat {}",
+            row[0]
+        );
+    }
+
+    assert_eq!(
+        failed_jobs(&stack),
+        (0, 0, 0),
+        "nothing in retry or dead, no failures"
+    );
+}

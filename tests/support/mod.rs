@@ -1,0 +1,271 @@
+//! What the end-to-end tests share: the built component served by the test host, a Redis
+//! database and a MySQL database of their own, a tiny HTTP client and the Rails worker.
+//!
+//! Every test binary uses its own Redis database number and MySQL database, so binaries
+//! never see each other's counters, cache or queue. Tests inside one binary run in
+//! parallel and stay apart by creating their own chat application (a fresh token).
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+pub mod client;
+pub mod worker;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use spin_test_host::{HostOptions, RunningHost};
+
+pub use client::Response;
+
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The test host serving `spin.toml`'s component against a private Redis database and
+/// MySQL database.
+pub struct Stack {
+    pub host: RunningHost,
+    pub redis_db: u8,
+    pub database: String,
+}
+
+impl Stack {
+    /// Starts a stack; `redis_db` must be unique per test binary. Empties that Redis
+    /// database and recreates the MySQL database with the Rails schema.
+    pub fn start(name: &str, redis_db: u8) -> Self {
+        Self::start_with(name, redis_db, &[])
+    }
+
+    /// Like [`Stack::start`], with extra `--variable` overrides.
+    pub fn start_with(name: &str, redis_db: u8, variables: &[(&str, &str)]) -> Self {
+        assert_component_is_fresh();
+        let database = format!("chat_service_test_{name}");
+        run(Command::new("mariadb")
+            .args(["-uroot", "-h127.0.0.1", "-e"])
+            .arg(format!("DROP DATABASE IF EXISTS `{database}`")));
+        run(Command::new(repo_root().join("scripts/create-db")).arg(&database));
+        redis_at(redis_db).flushdb();
+        let host = serve(
+            &[
+                vec![
+                    ("redis_url", format!("redis://127.0.0.1:6379/{redis_db}")),
+                    (
+                        "mysql_url",
+                        format!("mysql://root@127.0.0.1:3306/{database}"),
+                    ),
+                ],
+                variables
+                    .iter()
+                    .map(|(k, v)| (*k, (*v).to_owned()))
+                    .collect(),
+            ]
+            .concat(),
+        );
+        Self {
+            host,
+            redis_db,
+            database,
+        }
+    }
+
+    pub fn redis(&self) -> Redis {
+        redis_at(self.redis_db)
+    }
+
+    pub fn redis_url(&self) -> String {
+        format!("redis://127.0.0.1:6379/{}", self.redis_db)
+    }
+
+    pub fn database_url(&self) -> String {
+        format!("mysql2://root@127.0.0.1:3306/{}", self.database)
+    }
+
+    /// Runs SQL in this stack's database and returns the output rows, tab-separated.
+    pub fn sql(&self, statement: &str) -> Vec<Vec<String>> {
+        sql(&self.database, statement)
+    }
+
+    /// Inserts a chat application as the Rails app would, returning its id and token.
+    pub fn new_application(&self) -> (i64, String) {
+        let token = unique_token();
+        self.sql(&format!(
+            "INSERT INTO chat_applications (name, token, chats_count, created_at, updated_at) \
+             VALUES ('test', '{token}', 0, NOW(6), NOW(6))"
+        ));
+        let id = self.sql(&format!(
+            "SELECT id FROM chat_applications WHERE token = '{token}'"
+        ))[0][0]
+            .parse()
+            .unwrap();
+        (id, token)
+    }
+
+    /// Inserts a persisted chat, as the worker would have.
+    pub fn insert_chat(&self, application_id: i64, number: i64) -> i64 {
+        self.sql(&format!(
+            "INSERT INTO chats (chat_application_id, number, messages_count, created_at, updated_at) \
+             VALUES ({application_id}, {number}, 0, NOW(6), NOW(6))"
+        ));
+        self.sql(&format!(
+            "SELECT id FROM chats WHERE chat_application_id = {application_id} AND number = {number}"
+        ))[0][0]
+            .parse()
+            .unwrap()
+    }
+
+    pub fn post(&self, path: &str, body: Option<&str>) -> Response {
+        client::request(self.host.addr, "POST", path, &[], body.map(str::as_bytes))
+    }
+
+    pub fn create_chat(&self, token: &str) -> Response {
+        self.post(&format!("/api/v1/chat_applications/{token}/chats"), None)
+    }
+
+    pub fn create_message(&self, token: &str, chat: i64, text: &str) -> Response {
+        let body = serde_json::json!({"message": {"body": text}}).to_string();
+        self.post(
+            &format!("/api/v1/chat_applications/{token}/chats/{chat}/messages"),
+            Some(&body),
+        )
+    }
+}
+
+/// Serves the manifest with these `--variable` overrides; the process environment's
+/// `SPIN_VARIABLE_*` are ignored so a developer's shell cannot change a test.
+pub fn serve(variables: &[(&str, String)]) -> RunningHost {
+    let mut options = HostOptions::new(repo_root().join("spin.toml"));
+    options.env = Default::default();
+    options.variables = variables
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    spin_test_host::start(options).expect("the test host starts")
+}
+
+/// A Rails-style token (32 lowercase hex characters), unique across runs.
+pub fn unique_token() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{:016x}{:08x}{:08x}", nanos, std::process::id(), n)
+}
+
+pub fn sql(database: &str, statement: &str) -> Vec<Vec<String>> {
+    let out = run(Command::new("mariadb")
+        .args([
+            "-uroot",
+            "-h127.0.0.1",
+            "--batch",
+            "--skip-column-names",
+            database,
+            "-e",
+        ])
+        .arg(statement));
+    out.lines()
+        .map(|line| line.split('\t').map(str::to_owned).collect())
+        .collect()
+}
+
+fn run(command: &mut Command) -> String {
+    let out = command.output().expect("the command runs");
+    assert!(
+        out.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A synchronous Redis connection to one database, for arranging and asserting.
+pub struct Redis(redis::Connection);
+
+pub fn redis_at(db: u8) -> Redis {
+    let client = redis::Client::open(format!("redis://127.0.0.1:6379/{db}")).unwrap();
+    Redis(client.get_connection().expect("Redis is running"))
+}
+
+impl Redis {
+    pub fn cmd<T: redis::FromRedisValue>(&mut self, args: &[&str]) -> T {
+        let mut command = redis::cmd(args[0]);
+        for arg in &args[1..] {
+            command.arg(*arg);
+        }
+        command
+            .query(&mut self.0)
+            .expect("the Redis command succeeds")
+    }
+
+    pub fn flushdb(&mut self) {
+        let _: () = self.cmd(&["FLUSHDB"]);
+    }
+
+    pub fn get_int(&mut self, key: &str) -> Option<i64> {
+        self.cmd(&["GET", key])
+    }
+
+    pub fn queue(&mut self) -> Vec<String> {
+        self.cmd(&["LRANGE", "queue:default", "0", "-1"])
+    }
+
+    pub fn queue_len(&mut self) -> usize {
+        self.cmd(&["LLEN", "queue:default"])
+    }
+}
+
+/// Polls `check` until it returns `Some`, or fails the test after `timeout`.
+pub fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The end-to-end tests run the built `.wasm`, as Spin would. Building it is the test
+/// command's first step (`scripts/test`); a stale build would test old code, so fail.
+fn assert_component_is_fresh() {
+    let wasm = repo_root().join("target/wasm32-wasip1/release/chat_service.wasm");
+    let built = std::fs::metadata(&wasm)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| {
+            panic!(
+                "{} is missing: run `cargo build --target wasm32-wasip1 --release` first \
+                 (scripts/test does)",
+                wasm.display()
+            )
+        });
+    let mut sources: Vec<PathBuf> = vec!["Cargo.toml".into(), "build.rs".into()];
+    collect_files(&repo_root().join("src"), &mut sources);
+    for source in sources {
+        let path = repo_root().join(&source);
+        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).unwrap();
+        assert!(
+            modified <= built,
+            "{} is newer than the built component: run \
+             `cargo build --target wasm32-wasip1 --release` (scripts/test does)",
+            path.display()
+        );
+    }
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect_files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}

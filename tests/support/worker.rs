@@ -1,0 +1,47 @@
+//! The Rails side's Sidekiq worker (tests/rails/worker.rb), run as a real process.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::{Stack, eventually, repo_root};
+
+pub struct Worker {
+    child: Child,
+}
+
+impl Worker {
+    /// Starts `scripts/worker` against the stack's Redis and MySQL databases, with
+    /// Sidekiq's own retry behaviour (a failed job lands in the `retry` set at once).
+    pub fn start(stack: &Stack) -> Self {
+        let log = std::fs::File::create(
+            std::env::temp_dir().join(format!("chat-service-worker-{}.log", stack.database)),
+        )
+        .unwrap();
+        let child = Command::new(repo_root().join("scripts/worker"))
+            .current_dir(repo_root())
+            .env("REDIS_URL", stack.redis_url())
+            .env("DATABASE_URL", stack.database_url())
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("scripts/worker starts");
+        Self { child }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `sql` (a single-count query) reaches `expected`.
+pub fn wait_for_count(stack: &Stack, what: &str, sql: &str, expected: i64) {
+    eventually(what, Duration::from_secs(120), || {
+        let count: i64 = stack.sql(sql)[0][0].parse().unwrap();
+        (count >= expected).then_some(())
+    });
+}
