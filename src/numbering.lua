@@ -10,11 +10,13 @@
 --
 -- ARGV: 1 kind ("chat" | "message"), 2 token, 3 chat number (messages),
 --       4 application id, 5 chat id, 6 counter seed (each "" unless just read from MySQL),
---       7 cache lifetime in seconds, 8 job head, 9 job arguments tail, 10 job tail.
+--       7 cache lifetime in seconds, 8 job head, 9 job arguments tail, 10 job tail,
+--       11 the fill lock key of this lookup (see below).
 -- Reply (a flat array, as Spin flattens replies):
 --   {0, number, parent id}  issued and queued
 --   {1}                     the application id is not cached: look it up
 --   {2}                     the chat id is not cached: look it up
+--   {6}                     another request is looking it up: wait briefly, call again
 --   {3, parent id}          the counter is missing: read MAX(number) and pass it as seed
 --   {4}                     the counter is at the INT maximum: nothing can be numbered
 --   {5}                     a key holds a value of the wrong type: refuse, change nothing
@@ -22,7 +24,17 @@
 local kind, token, chat_number = ARGV[1], ARGV[2], ARGV[3]
 local known_app, known_chat, seed = ARGV[4], ARGV[5], ARGV[6]
 local ttl = ARGV[7]
+local fill_key = ARGV[11]
 local INT_MAX = 2147483647
+
+-- A cache miss elects one request to read MySQL (the holder of the fill lock); the
+-- others wait for it. Without this, a burst of requests for an uncached application
+-- would open one MySQL connection each (Spin pools nothing) and exhaust the server.
+-- The lock expires on its own if its holder dies.
+local function miss(code)
+  if redis.call('SET', fill_key, '1', 'NX', 'PX', 2000) then return {code} end
+  return {6}
+end
 
 -- Our own namespace: "chat_service:" shares no prefix with the Rails keys
 -- ("chat_app:", "chat:", "queue:", "queues") or Sidekiq's.
@@ -30,7 +42,7 @@ local app_key = 'chat_service:v1:app:' .. token
 local app_id = known_app
 if app_id == '' then
   app_id = redis.call('GET', app_key)
-  if not app_id then return {1} end
+  if not app_id then return miss(1) end
 end
 
 local parent_id, counter_key, chat_key
@@ -42,7 +54,7 @@ else
   parent_id = known_chat
   if parent_id == '' then
     parent_id = redis.call('GET', chat_key)
-    if not parent_id then return {2} end
+    if not parent_id then return miss(2) end
   end
   counter_key = 'chat:' .. parent_id .. ':message_counter'
 end
@@ -65,6 +77,7 @@ if not (holds('queues', 'set') and holds('queue:default', 'list')) then return {
 -- Every check passed: from here on, nothing can fail.
 if known_app ~= '' then redis.call('SET', app_key, app_id, 'EX', ttl) end
 if known_chat ~= '' then redis.call('SET', chat_key, parent_id, 'EX', ttl) end
+if known_app ~= '' or known_chat ~= '' then redis.call('DEL', fill_key) end
 if not current then redis.call('SET', counter_key, seed) end
 local number = redis.call('INCR', counter_key)
 redis.call('SADD', 'queues', 'default')

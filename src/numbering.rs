@@ -27,6 +27,22 @@ pub enum Subject<'a> {
     Message { token: &'a Token, chat: ChatNumber },
 }
 
+impl Subject<'_> {
+    /// The lock that elects one request to fill this subject's lookup on a miss.
+    fn fill_key(self) -> String {
+        match self {
+            Self::Chat { token } => format!("chat_service:v1:fill:chat:{}", token.as_str()),
+            Self::Message { token, chat } => {
+                format!(
+                    "chat_service:v1:fill:message:{}:{}",
+                    token.as_str(),
+                    chat.get()
+                )
+            }
+        }
+    }
+}
+
 /// Facts just read from MySQL, for the script to cache and use.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Known {
@@ -55,6 +71,8 @@ pub enum Reply {
     Exhausted,
     /// A counter or queue key holds a value of the wrong type.
     WrongType,
+    /// Another request holds the fill lock for this lookup: call again shortly.
+    Wait,
 }
 
 impl Reply {
@@ -78,6 +96,7 @@ impl Reply {
             },
             [4] => Self::Exhausted,
             [5] => Self::WrongType,
+            [6] => Self::Wait,
             _ => return None,
         })
     }
@@ -119,11 +138,19 @@ impl Numbering {
             text(&job.head),
             text(&job.args_tail),
             text(&job.tail),
+            text(&subject.fill_key()),
         ];
         let values = self.eval(&args)?;
         Reply::decode(&values).ok_or_else(|| {
             ApiError::unavailable(Backend::Redis, "unexpected reply from the numbering script")
         })
+    }
+
+    /// Gives up the fill lock after a lookup that found nothing to cache (not found, or
+    /// MySQL failing), so waiting requests look it up themselves at once.
+    pub fn release(&self, subject: Subject<'_>) {
+        // Best effort: the lock expires by itself within two seconds anyway.
+        let _ = self.redis.del(&[subject.fill_key()]);
     }
 
     /// EVALSHA, falling back to EVAL (which also loads the script) when this Redis has
@@ -184,6 +211,7 @@ mod tests {
             (ints(&[3, 42]), Some(Reply::NeedSeed { parent_id: 42 })),
             (ints(&[4]), Some(Reply::Exhausted)),
             (ints(&[5]), Some(Reply::WrongType)),
+            (ints(&[6]), Some(Reply::Wait)),
             (ints(&[]), None),
             (ints(&[0, 7]), None),
             (ints(&[9]), None),

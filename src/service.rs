@@ -6,6 +6,8 @@
 //! answers `Issued`, nothing has been taken or queued, so every error on the way leaves
 //! Redis as it was.
 
+use std::time::{Duration, Instant};
+
 use crate::config::Config;
 use crate::domain::{ChatNumber, MessageBody, Token};
 use crate::error::{ApiError, Backend, Numbered};
@@ -13,10 +15,15 @@ use crate::job::{JobKind, JobTemplate, Stamp};
 use crate::lookup::{ChatLookup, Lookup};
 use crate::numbering::{Known, Numbering, Reply, Subject};
 
-/// Calls needed at most: a cold cache and a missing counter are settled by one MySQL
-/// read, which supplies ids and seed together; the extra calls cover a counter that
+/// Lookups needed at most: a cold cache and a missing counter are settled by one MySQL
+/// read, which supplies ids and seed together; the extra rounds cover a counter that
 /// vanishes between two calls.
-const MAX_CALLS: usize = 4;
+const MAX_LOOKUPS: usize = 4;
+
+/// How long a request waits for another one that is filling the same lookup, and how
+/// often it looks again. Past the budget it answers 503 (nothing done, retry).
+const WAIT_BUDGET: Duration = Duration::from_secs(3);
+const WAIT_STEP: Duration = Duration::from_millis(2);
 
 /// Takes the next chat number of the application and queues `CreateChatJob`.
 pub fn create_chat(config: &Config, token: &Token) -> Result<i64, ApiError> {
@@ -90,7 +97,9 @@ fn issue(
     let numbering = Numbering::open(&config.redis_url)?;
     let mut lookup = Lookup::lazy(&config.mysql_url);
     let mut known = Known::default();
-    for _ in 0..MAX_CALLS {
+    let mut lookups = 0;
+    let started = Instant::now();
+    while lookups < MAX_LOOKUPS && started.elapsed() < WAIT_BUDGET {
         match numbering.issue(subject, known, job)? {
             Reply::Issued { number, .. } => return Ok(number),
             Reply::Exhausted => return Err(ApiError::NumbersExhausted(numbered)),
@@ -100,12 +109,16 @@ fn issue(
                     "a counter or queue key holds a value of the wrong type",
                 ));
             }
-            need => known = resolve(&mut lookup, need)?,
+            Reply::Wait => std::thread::sleep(WAIT_STEP),
+            need => {
+                lookups += 1;
+                known = resolve(&mut lookup, need).inspect_err(|_| numbering.release(subject))?;
+            }
         }
     }
     Err(ApiError::unavailable(
         Backend::Redis,
-        "numbering did not settle: the counter keeps disappearing",
+        "numbering did not settle: the lookup or the counter kept missing",
     ))
 }
 

@@ -529,3 +529,14 @@ fn the_component_imports_exactly_the_world_in_wit() {
         );
     }
 }
+
+/// After a Redis restart (or `SCRIPT FLUSH`) the script is gone: EVALSHA answers NOSCRIPT,
+/// and the component runs it with EVAL, which loads it again. Nothing is done twice.
+#[test]
+fn a_flushed_script_cache_is_reloaded() {
+    let (app_id, token) = STACK.new_application();
+    let _: () = STACK.redis().cmd(&["SCRIPT", "FLUSH"]);
+    assert_eq!(STACK.create_chat(&token).json()["number"], 1);
+    assert_eq!(STACK.create_chat(&token).json()["number"], 2);
+    assert_eq!(jobs_for("CreateChatJob", app_id).len(), 2);
+}

@@ -150,4 +150,26 @@ fn every_201_becomes_exactly_one_row() {
         (0, 0, 0),
         "nothing in retry or dead, no failures"
     );
+
+    // Redis loses everything (counters, cache, queue; FLUSHDB on this test's database
+    // stands in for FLUSHALL): numbering continues after MAX(number) in MySQL, instead
+    // of handing out numbers that exist (fault 5), and the worker persists the new rows.
+    stack.redis().flushdb();
+    assert_eq!(stack.create_chat(&token).json()["number"], CHATS + 1);
+    let after = stack.create_message(&token, 1, "after the flush");
+    assert_eq!(after.json()["number"], MESSAGES_PER_CHAT + 1);
+    let chats_in_app = format!("SELECT COUNT(*) FROM chats WHERE chat_application_id = {app_id}");
+    wait_for_count(&stack, "the chat after the flush", &chats_in_app, CHATS + 1);
+    let messages_in_app = in_app.replace("{}", "COUNT(*)");
+    wait_for_count(
+        &stack,
+        "the message after the flush",
+        &messages_in_app,
+        total + 1,
+    );
+    assert_eq!(
+        failed_jobs(&stack),
+        (0, 0, 0),
+        "no retries and no dead jobs after the flush"
+    );
 }

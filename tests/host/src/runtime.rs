@@ -33,17 +33,31 @@ pub fn engine() -> Result<&'static Engine> {
     }
     let mut config = Config::new();
     config.wasm_component_model(true);
-    // spin-core's pooling defaults (SPIN_WASMTIME_* env overrides not supported).
+    // spin-core's pooling configuration (crates/core/src/lib.rs), with the same
+    // SPIN_* environment overrides: every pool is sized from SPIN_MAX_INSTANCE_COUNT, and
+    // core instances at four per component instance, since a wasip1 component carries
+    // its module, the preview1 adapter and shims. The component-instance total is the
+    // node's request concurrency; past it, instantiation fails and the request gets 500.
+    let max_instances = env_or("SPIN_MAX_INSTANCE_COUNT", 1_000);
+    const MB: usize = 1 << 20;
     let mut pooling = PoolingAllocationConfig::default();
     pooling
-        .total_component_instances(1_000)
-        .max_component_instance_size(10 * 1024 * 1024)
-        .max_core_instances_per_component(200)
-        .max_tables_per_component(20)
-        .table_elements(100_000)
-        .max_memories_per_component(10)
-        .total_memories(1_000)
-        .total_tables(2_000);
+        .total_component_instances(env_or("SPIN_WASMTIME_INSTANCE_COUNT", max_instances))
+        .total_memories(env_or("SPIN_WASMTIME_TOTAL_MEMORIES", max_instances))
+        .total_tables(env_or("SPIN_WASMTIME_TOTAL_TABLES", 2 * max_instances))
+        .total_stacks(env_or("SPIN_WASMTIME_TOTAL_STACKS", max_instances))
+        .total_core_instances(env_or(
+            "SPIN_WASMTIME_TOTAL_CORE_INSTANCES",
+            4 * max_instances,
+        ))
+        .table_elements(env_or("SPIN_WASMTIME_INSTANCE_TABLE_ELEMENTS", 100_000) as usize)
+        .max_component_instance_size(env_or("SPIN_WASMTIME_INSTANCE_SIZE", 10 * MB as u32) as usize)
+        .max_core_instance_size(env_or("SPIN_WASMTIME_CORE_INSTANCE_SIZE", 10 * MB as u32) as usize)
+        .max_core_instances_per_component(env_or("SPIN_WASMTIME_CORE_INSTANCE_COUNT", 200))
+        .max_tables_per_component(env_or("SPIN_WASMTIME_INSTANCE_TABLES", 64))
+        .max_memories_per_component(env_or("SPIN_WASMTIME_INSTANCE_MEMORIES", 32))
+        .max_tables_per_module(env_or("SPIN_WASMTIME_MAX_TABLES_PER_MODULE", 2))
+        .max_memories_per_module(env_or("SPIN_WASMTIME_MAX_MEMORIES_PER_MODULE", 2));
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
     // Spin enables wasmtime's on-disk compilation cache by default; reuse it when available.
     if let Ok(cache) = wasmtime::Cache::from_file(None) {
@@ -51,6 +65,14 @@ pub fn engine() -> Result<&'static Engine> {
     }
     let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
     Ok(ENGINE.get_or_init(|| engine))
+}
+
+/// A numeric setting from the environment, as spin-core reads its pooling overrides.
+fn env_or(name: &str, default: u32) -> u32 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Compile (or reuse) a component from its bytes.

@@ -1,0 +1,164 @@
+//! What one warm request costs, counted by the servers themselves: new Redis connections
+//! (`INFO stats`), commands the component sends (`MONITOR`), and new MySQL connections and
+//! statements (`SHOW GLOBAL STATUS`). The hot path must sit at Spin's floor for a component
+//! that writes Redis: one connection, one command, and no MySQL at all.
+//!
+//! One test in its own binary: the counters are server-wide, so nothing else may run.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use support::Stack;
+
+const REQUESTS: i64 = 20;
+
+fn redis_stat(stack: &Stack, name: &str) -> i64 {
+    let info: String = stack.redis().cmd(&["INFO", "stats"]);
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn mysql_status(stack: &Stack) -> (i64, i64) {
+    let rows = stack.sql("SHOW GLOBAL STATUS WHERE Variable_name IN ('Connections', 'Questions')");
+    let get = |name: &str| -> i64 {
+        rows.iter().find(|r| r[0] == name).unwrap()[1]
+            .parse()
+            .unwrap()
+    };
+    (get("Connections"), get("Questions"))
+}
+
+/// Every command Redis receives while `during` runs, as `(source, command)`; the source
+/// is `lua` for commands a script runs.
+fn monitor(during: impl FnOnce()) -> Vec<(String, String)> {
+    let mut stream = TcpStream::connect("127.0.0.1:6379").unwrap();
+    stream.write_all(b"MONITOR\r\n").unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut ok = String::new();
+    reader.read_line(&mut ok).unwrap();
+    assert_eq!(ok.trim(), "+OK");
+    let (tx, rx) = mpsc::channel();
+    let reading = std::thread::spawn(move || {
+        for line in reader.lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    during();
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    let _ = reading.join();
+    rx.try_iter()
+        .filter_map(|line| {
+            // +1700000000.123456 [3 127.0.0.1:50000] "EVALSHA" "..." ...
+            let (_, rest) = line.split_once(" [")?;
+            let (source, command) = rest.split_once("] ")?;
+            let source = source.split(' ').nth(1).unwrap_or(source).to_owned();
+            let name = command.split('"').nth(1)?.to_ascii_uppercase();
+            Some((source, name))
+        })
+        .collect()
+}
+
+/// Runs `request` REQUESTS times and returns (new Redis connections, commands the
+/// component sent by name, new MySQL connections, MySQL statements) per request.
+fn cost(
+    stack: &Stack,
+    request: impl Fn() -> support::Response,
+) -> (f64, Vec<(String, f64)>, i64, i64) {
+    // The harness's own status query costs one connection and some statements:
+    // measure it with no request in between, and subtract it.
+    let (c0, q0) = mysql_status(stack);
+    let (c1, q1) = mysql_status(stack);
+    let (own_connections, own_questions) = (c1 - c0, q1 - q0);
+
+    let connections_before = redis_stat(stack, "total_connections_received");
+    let (mysql_c_before, mysql_q_before) = mysql_status(stack);
+    let commands = monitor(|| {
+        for _ in 0..REQUESTS {
+            assert_eq!(request().status, 201);
+        }
+    });
+    let (mysql_c_after, mysql_q_after) = mysql_status(stack);
+    // The monitor connection and the INFO connection are the harness's.
+    let redis_connections =
+        redis_stat(stack, "total_connections_received") - connections_before - 2;
+
+    let mut by_name: Vec<(String, f64)> = Vec::new();
+    for (_, name) in commands
+        .iter()
+        .filter(|(source, name)| source != "lua" && name != "INFO")
+    {
+        match by_name.iter_mut().find(|(n, _)| n == name) {
+            Some((_, count)) => *count += 1.0,
+            None => by_name.push((name.clone(), 1.0)),
+        }
+    }
+    for (_, count) in &mut by_name {
+        *count /= REQUESTS as f64;
+    }
+    (
+        redis_connections as f64 / REQUESTS as f64,
+        by_name,
+        mysql_c_after - mysql_c_before - own_connections,
+        mysql_q_after - mysql_q_before - own_questions,
+    )
+}
+
+#[test]
+fn a_warm_request_costs_one_redis_connection_one_command_and_no_mysql() {
+    let stack = Stack::start("cost", 3);
+    let (app_id, token) = stack.new_application();
+    stack.insert_chat(app_id, 1);
+    // Cold requests fill the lookup cache and the counters.
+    assert_eq!(stack.create_chat(&token).status, 201);
+    assert_eq!(stack.create_message(&token, 1, "warm-up").status, 201);
+
+    for (what, measured) in [
+        ("chat creation", cost(&stack, || stack.create_chat(&token))),
+        (
+            "message creation",
+            cost(&stack, || stack.create_message(&token, 1, "hello")),
+        ),
+    ] {
+        let (redis_connections, commands, mysql_connections, mysql_statements) = measured;
+        println!(
+            "{what}: {redis_connections} Redis connections, commands {commands:?}, {mysql_connections} MySQL connections, {mysql_statements} MySQL statements per {REQUESTS} requests"
+        );
+        assert_eq!(
+            redis_connections, 1.0,
+            "{what}: new Redis connections per request"
+        );
+        let evalsha = commands
+            .iter()
+            .find(|(n, _)| n == "EVALSHA")
+            .map_or(0.0, |(_, c)| *c);
+        assert_eq!(evalsha, 1.0, "{what}: EVALSHA per request");
+        // Connection setup (SELECT of the database, the client library's CLIENT SETINFO)
+        // is the host's, as in Spin; every command the component itself sends is counted.
+        let component_commands: f64 = commands
+            .iter()
+            .filter(|(n, _)| n != "SELECT" && n != "CLIENT")
+            .map(|(_, c)| c)
+            .sum();
+        assert_eq!(
+            component_commands, 1.0,
+            "{what}: commands per request {commands:?}"
+        );
+        assert_eq!(
+            (mysql_connections, mysql_statements),
+            (0, 0),
+            "{what}: MySQL per {REQUESTS} requests"
+        );
+    }
+}
