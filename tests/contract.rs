@@ -540,3 +540,24 @@ fn a_flushed_script_cache_is_reloaded() {
     assert_eq!(STACK.create_chat(&token).json()["number"], 2);
     assert_eq!(jobs_for("CreateChatJob", app_id).len(), 2);
 }
+
+/// Fault 1 of the Go service: a failure between INCR and LPUSH burned a number. The script
+/// checks everything before its first write, so a queue it cannot push to leaves the
+/// counter as it was, and the next request gets the number that was not handed out.
+#[test]
+fn a_failed_enqueue_takes_no_number() {
+    // A Redis database of its own: this test breaks the queue on purpose.
+    let stack = Stack::start("atomic", 4);
+    let (app_id, token) = stack.new_application();
+    let mut redis = stack.redis();
+    let _: () = redis.cmd(&["SET", "queue:default", "not a list"]);
+    let response = stack.create_chat(&token);
+    assert_eq!(response.status, 503);
+    assert_eq!(response.header("retry-after"), Some("1"));
+    let counter = format!("chat_app:{app_id}:chat_counter");
+    assert_eq!(redis.get_int(&counter), None, "no number was taken");
+
+    let _: () = redis.cmd(&["DEL", "queue:default"]);
+    assert_eq!(stack.create_chat(&token).json()["number"], 1);
+    assert_eq!(redis.queue_len(), 1);
+}
