@@ -561,3 +561,27 @@ fn a_failed_enqueue_takes_no_number() {
     assert_eq!(stack.create_chat(&token).json()["number"], 1);
     assert_eq!(redis.queue_len(), 1);
 }
+
+/// "I could not check" is not "it does not exist": with MySQL unreachable, a lookup that
+/// needs it answers 503, never 404, and takes nothing.
+#[test]
+fn unreachable_mysql_is_503_not_404() {
+    let host = serve(&[
+        ("redis_url", STACK.redis_url()),
+        ("mysql_url", "mysql://root:hunter2@127.0.0.1:1/x".to_owned()),
+        ("mysql_host", "127.0.0.1:1".to_owned()),
+    ]);
+    let (app_id, token) = STACK.new_application();
+    let path = format!("/api/v1/chat_applications/{token}/chats");
+    let response = client::request(host.addr, "POST", &path, &[], None);
+    assert_eq!(response.status, 503);
+    assert_eq!(response.header("retry-after"), Some("1"));
+    assert!(!String::from_utf8_lossy(&response.body).contains("hunter2"));
+    assert_eq!(
+        STACK
+            .redis()
+            .get_int(&format!("chat_app:{app_id}:chat_counter")),
+        None
+    );
+    assert!(jobs_for("CreateChatJob", app_id).is_empty());
+}
