@@ -7,28 +7,40 @@
 use crate::error::ApiError;
 
 /// Where Redis and MySQL are, as the URLs Spin's outbound interfaces open.
-#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// `redis://[user:password@]host[:port][/db]` (or `rediss://`).
     pub redis_url: String,
-    /// `mysql://user[:password]@host[:port]/database`.
-    pub mysql_url: String,
+    variables: Box<dyn Fn(&str) -> Option<String>>,
+}
+
+impl std::fmt::Debug for Config {
+    // The URLs may hold passwords, so a debug print shows none of them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config").finish_non_exhaustive()
+    }
 }
 
 impl Config {
     /// Reads the settings through `get` (Spin's `variables::get` in the component).
-    pub fn load(get: impl Fn(&str) -> Option<String>) -> Result<Self, ApiError> {
-        let require = |name: &str| {
-            get(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| ApiError::misconfigured(format!("variable {name} is not set")))
-        };
+    pub fn load(get: impl Fn(&str) -> Option<String> + 'static) -> Result<Self, ApiError> {
         Ok(Self {
-            redis_url: redis_url(&require("redis_url")?),
-            mysql_url: mysql_url(&require("mysql_url")?)?,
+            redis_url: redis_url(&require(&get, "redis_url")?),
+            variables: Box::new(get),
         })
     }
+
+    /// `mysql://user[:password]@host[:port]/database`, read only when MySQL is needed (a
+    /// cache miss), so a warm request makes one host call fewer.
+    pub fn mysql_url(&self) -> Result<String, ApiError> {
+        mysql_url(&require(&self.variables, "mysql_url")?)
+    }
+}
+
+fn require(get: &impl Fn(&str) -> Option<String>, name: &str) -> Result<String, ApiError> {
+    get(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ApiError::misconfigured(format!("variable {name} is not set")))
 }
 
 /// Accepts the Go service's `REDIS_URL` form (`host:port`) as well as a URL.
@@ -105,11 +117,15 @@ mod tests {
     use super::*;
 
     fn load(pairs: &[(&str, &str)]) -> Result<Config, ApiError> {
-        Config::load(|name| {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::load(move |name| {
             pairs
                 .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
         })
     }
 
@@ -121,7 +137,10 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(config.redis_url, "redis://127.0.0.1:6379/0");
-        assert_eq!(config.mysql_url, "mysql://root@127.0.0.1:3306/chat");
+        assert_eq!(
+            config.mysql_url().unwrap(),
+            "mysql://root@127.0.0.1:3306/chat"
+        );
     }
 
     #[test]
@@ -136,7 +155,7 @@ mod tests {
         .unwrap();
         assert_eq!(config.redis_url, "redis://redis:6379");
         assert_eq!(
-            config.mysql_url,
+            config.mysql_url().unwrap(),
             "mysql://root:password@mysql:3306/chat_system_development"
         );
     }
@@ -161,7 +180,8 @@ mod tests {
     #[test]
     fn unusable_settings_are_a_misconfiguration_that_hides_the_value() {
         for mysql in ["", "root:secret@unix(/run/mysqld.sock)/x", "nonsense"] {
-            let error = load(&[("redis_url", "redis://r"), ("mysql_url", mysql)]).unwrap_err();
+            let config = load(&[("redis_url", "redis://r"), ("mysql_url", mysql)]).unwrap();
+            let error = config.mysql_url().unwrap_err();
             assert_eq!(error.status(), 500);
             assert!(!error.log_detail().unwrap().contains("secret"));
         }

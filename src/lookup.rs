@@ -6,6 +6,7 @@
 use spin_sdk::mysql::{Connection, DbValue, MysqlError, ParameterValue};
 use std::time::{Duration, Instant};
 
+use crate::config::Config;
 use crate::domain::{ChatNumber, Token};
 use crate::error::{ApiError, Backend};
 
@@ -33,14 +34,14 @@ pub enum ChatLookup {
 
 /// A MySQL connection opened on first use, so a warm request never opens one.
 pub struct Lookup<'a> {
-    url: &'a str,
+    config: &'a Config,
     connection: Option<Connection>,
 }
 
 impl<'a> Lookup<'a> {
-    pub fn lazy(url: &'a str) -> Self {
+    pub fn lazy(config: &'a Config) -> Self {
         Self {
-            url,
+            config,
             connection: None,
         }
     }
@@ -113,7 +114,7 @@ impl<'a> Lookup<'a> {
     ) -> Result<Vec<Vec<DbValue>>, ApiError> {
         let connection = match &mut self.connection {
             Some(connection) => connection,
-            slot => slot.insert(open(self.url)?),
+            slot => slot.insert(open(&self.config.mysql_url()?)?),
         };
         let set = connection
             .query(statement, params)

@@ -95,7 +95,7 @@ fn issue(
     mut resolve: impl FnMut(&mut Lookup<'_>, Reply) -> Result<Known, ApiError>,
 ) -> Result<i64, ApiError> {
     let numbering = Numbering::open(&config.redis_url)?;
-    let mut lookup = Lookup::lazy(&config.mysql_url);
+    let mut lookup = Lookup::lazy(config);
     let mut known = Known::default();
     let mut lookups = 0;
     let started = Instant::now();
