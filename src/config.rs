@@ -10,8 +10,11 @@ use crate::error::ApiError;
 pub struct Config {
     /// `redis://[user:password@]host[:port][/db]` (or `rediss://`).
     pub redis_url: String,
-    variables: Box<dyn Fn(&str) -> Option<String>>,
+    variables: Box<Variables>,
 }
+
+/// Looks a Spin variable up by name.
+type Variables = dyn Fn(&str) -> Option<String>;
 
 impl std::fmt::Debug for Config {
     // The URLs may hold passwords, so a debug print shows none of them.
