@@ -197,6 +197,8 @@ fn bad_input_gets_its_error_and_changes_nothing() {
     assert_eq!(STACK.create_message(&token, 1, "first").status, 201);
 
     let messages = |chat: &str| format!("/api/v1/chat_applications/{token}/chats/{chat}/messages");
+    // A well-formed body, for the cases where something else is wrong.
+    let valid = || Some(r#"{"message":{"body":"x"}}"#.to_owned());
     let too_long = json!({"message": {"body": "é".repeat(32_768)}}).to_string();
     let cases: Vec<(String, Option<String>, u16, &str)> = vec![
         (
@@ -213,7 +215,7 @@ fn bad_input_gets_its_error_and_changes_nothing() {
                 "/api/v1/chat_applications/{}/chats/1/messages",
                 support::unique_token()
             ),
-            Some(r#"{"message":{"body":"x"}}"#.into()),
+            valid(),
             404,
             "ChatApplication not found",
         ),
@@ -223,42 +225,12 @@ fn bad_input_gets_its_error_and_changes_nothing() {
             404,
             "ChatApplication not found",
         ),
-        (
-            messages("2"),
-            Some(r#"{"message":{"body":"x"}}"#.into()),
-            404,
-            "Chat not found",
-        ),
-        (
-            messages("0"),
-            Some(r#"{"message":{"body":"x"}}"#.into()),
-            404,
-            "Chat not found",
-        ),
-        (
-            messages("-1"),
-            Some(r#"{"message":{"body":"x"}}"#.into()),
-            404,
-            "Chat not found",
-        ),
-        (
-            messages("2147483648"),
-            Some(r#"{"message":{"body":"x"}}"#.into()),
-            404,
-            "Chat not found",
-        ),
-        (
-            messages("abc"),
-            Some(r#"{"message":{"body":"x"}}"#.into()),
-            400,
-            "Invalid chat number",
-        ),
-        (
-            messages("1.5"),
-            Some(r#"{"message":{"body":"x"}}"#.into()),
-            400,
-            "Invalid chat number",
-        ),
+        (messages("2"), valid(), 404, "Chat not found"),
+        (messages("0"), valid(), 404, "Chat not found"),
+        (messages("-1"), valid(), 404, "Chat not found"),
+        (messages("2147483648"), valid(), 404, "Chat not found"),
+        (messages("abc"), valid(), 400, "Invalid chat number"),
+        (messages("1.5"), valid(), 400, "Invalid chat number"),
         (
             messages("1"),
             Some("not json".into()),
