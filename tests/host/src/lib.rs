@@ -15,6 +15,7 @@ pub mod routing;
 mod runtime;
 mod server;
 mod state;
+mod stdio;
 pub mod variables;
 
 use std::collections::{BTreeMap, HashMap};

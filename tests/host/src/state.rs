@@ -13,6 +13,7 @@ use wasmtime_wasi_http::p2::{WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::variables;
 use crate::outbound_hosts::AllowedHosts;
+use crate::stdio::Stdio;
 use crate::variables::{VariableError, Variables};
 
 /// What every instance of one component shares: its id, resolved allow-list, variables.
@@ -35,7 +36,7 @@ impl HostState {
         // Spin gives the guest its `environment`, no args, no preopens (no `files` here),
         // and forwards guest stdout/stderr to its own (the component logs to stderr).
         let mut wasi = WasiCtx::builder();
-        wasi.inherit_stdout().inherit_stderr();
+        wasi.stdout(Stdio::Stdout).stderr(Stdio::Stderr);
         for (k, v) in &component.environment {
             wasi.env(k, v);
         }
