@@ -11,9 +11,10 @@
 //! arguments, the arguments after the number, and the JSON after them.
 
 use serde::Serialize;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::domain::MessageBody;
+use crate::platform;
 
 /// The ActiveJob classes of the Rails app, and the arguments each takes after
 /// `(parent id, number)`.
@@ -46,18 +47,18 @@ pub struct Stamp {
 }
 
 impl Stamp {
-    /// A stamp from the wall clock and the host's random source (WASI `random_get`).
-    pub fn fresh() -> Result<Self, getrandom::Error> {
-        let mut random = [0u8; 28];
-        getrandom::fill(&mut random)?;
+    /// A stamp from the host's wall clock and random source.
+    pub fn fresh() -> Self {
+        let random: [u8; 28] = platform::random_bytes();
         let mut jid = [0u8; 12];
         let mut job_id = [0u8; 16];
         jid.copy_from_slice(&random[..12]);
         job_id.copy_from_slice(&random[12..]);
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        Ok(Self { now, jid, job_id })
+        Self {
+            now: platform::since_epoch(),
+            jid,
+            job_id,
+        }
     }
 }
 
@@ -329,7 +330,7 @@ mod tests {
 
     #[test]
     fn fresh_stamps_differ() {
-        let (a, b) = (Stamp::fresh().unwrap(), Stamp::fresh().unwrap());
+        let (a, b) = (Stamp::fresh(), Stamp::fresh());
         assert_ne!(a.jid, b.jid);
         assert_ne!(a.job_id, b.job_id);
     }

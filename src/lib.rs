@@ -13,6 +13,7 @@ pub mod http;
 pub mod job;
 pub mod lookup;
 pub mod numbering;
+pub mod platform;
 pub mod service;
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};

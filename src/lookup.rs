@@ -4,11 +4,12 @@
 //! Every statement is parameterized: the token and numbers travel as parameters.
 
 use spin_sdk::mysql::{Connection, DbValue, MysqlError, ParameterValue};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::config::Config;
 use crate::domain::{ChatNumber, Token};
 use crate::error::{ApiError, Backend};
+use crate::platform;
 
 /// An application, with the seed its chat counter needs if Redis lost it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,12 +133,12 @@ const BUSY_RETRY_BUDGET: Duration = Duration::from_secs(2);
 /// held for a few milliseconds, so waiting a little turns that burst into latency instead
 /// of 503s; a server that stays full still gets its 503 within the budget.
 fn open(url: &str) -> Result<Connection, ApiError> {
-    let started = Instant::now();
+    let started = platform::monotonic();
     let mut pause = Duration::from_millis(5);
     loop {
         match Connection::open(url) {
             Err(MysqlError::ConnectionFailed(text))
-                if text.contains("1040") && started.elapsed() < BUSY_RETRY_BUDGET =>
+                if text.contains("1040") && platform::monotonic() - started < BUSY_RETRY_BUDGET =>
             {
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_millis(100));

@@ -6,7 +6,7 @@
 //! answers `Issued`, nothing has been taken or queued, so every error on the way leaves
 //! Redis as it was.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::config::Config;
 use crate::domain::{ChatNumber, MessageBody, Token};
@@ -14,6 +14,7 @@ use crate::error::{ApiError, Backend, Numbered};
 use crate::job::{JobKind, JobTemplate, Stamp};
 use crate::lookup::{ChatLookup, Lookup};
 use crate::numbering::{Known, Numbering, Reply, Subject};
+use crate::platform;
 
 /// Lookups needed at most: a cold cache and a missing counter are settled by one MySQL
 /// read, which supplies ids and seed together; the extra rounds cover a counter that
@@ -27,7 +28,7 @@ const WAIT_STEP: Duration = Duration::from_millis(2);
 
 /// Takes the next chat number of the application and queues `CreateChatJob`.
 pub fn create_chat(config: &Config, token: &Token) -> Result<i64, ApiError> {
-    let job = JobTemplate::new(JobKind::CreateChat, &stamp()?);
+    let job = JobTemplate::new(JobKind::CreateChat, &Stamp::fresh());
     let subject = Subject::Chat { token };
     issue(config, subject, &job, Numbered::Chats, |lookup, reply| {
         Ok(match reply {
@@ -57,7 +58,7 @@ pub fn create_message(
     chat: ChatNumber,
     body: &MessageBody,
 ) -> Result<i64, ApiError> {
-    let job = JobTemplate::new(JobKind::CreateMessage(body), &stamp()?);
+    let job = JobTemplate::new(JobKind::CreateMessage(body), &Stamp::fresh());
     let subject = Subject::Message { token, chat };
     issue(
         config,
@@ -98,8 +99,8 @@ fn issue(
     let mut lookup = Lookup::lazy(config);
     let mut known = Known::default();
     let mut lookups = 0;
-    let started = Instant::now();
-    while lookups < MAX_LOOKUPS && started.elapsed() < WAIT_BUDGET {
+    let started = platform::monotonic();
+    while lookups < MAX_LOOKUPS && platform::monotonic() - started < WAIT_BUDGET {
         match numbering.issue(subject, known, job)? {
             Reply::Issued { number, .. } => return Ok(number),
             Reply::Exhausted => return Err(ApiError::NumbersExhausted(numbered)),
@@ -120,10 +121,4 @@ fn issue(
         Backend::Redis,
         "numbering did not settle: the lookup or the counter kept missing",
     ))
-}
-
-fn stamp() -> Result<Stamp, ApiError> {
-    // Without randomness no unique jid can be made; Redis is not at fault, but the
-    // answer is the same: nothing done, try again.
-    Stamp::fresh().map_err(|e| ApiError::unavailable(Backend::Redis, format!("random: {e}")))
 }

@@ -9,12 +9,12 @@ mod routes;
 
 use futures::StreamExt;
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
-use std::io::Write;
-use std::time::Instant;
+use std::time::Duration;
 
 use crate::config::Config;
 use crate::domain::MessageBody;
 use crate::error::ApiError;
+use crate::platform;
 use crate::service;
 use request::MAX_REQUEST_BYTES;
 use response::Reply;
@@ -22,7 +22,7 @@ use routes::Endpoint;
 
 /// Serves one request. Never panics on input: every failure is an [`ApiError`] reply.
 pub async fn serve(request: IncomingRequest, response_out: ResponseOutparam) {
-    let started = Instant::now();
+    let started = platform::monotonic();
     let method = request.method().to_string();
     let path = request.path_with_query().unwrap_or_default();
     let matched = routes::route(&method, &path);
@@ -117,16 +117,15 @@ async fn write(response_out: ResponseOutparam, reply: Reply) {
 
 /// One line per request on stderr, as JSON: method, route template (never the token),
 /// status and duration; for a 5xx, the cause. Never a message body or a secret.
-fn log(method: &str, route: &str, status: u16, started: Instant, error: Option<&ApiError>) {
+fn log(method: &str, route: &str, status: u16, started: Duration, error: Option<&ApiError>) {
     let mut line = serde_json::json!({
         "method": method,
         "route": route,
         "status": status,
-        "duration_ms": (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+        "duration_ms": ((platform::monotonic() - started).as_secs_f64() * 1e6).round() / 1000.0,
     });
     if let Some(detail) = error.and_then(ApiError::log_detail) {
         line["error"] = detail.into();
     }
-    // One write per line, so lines of concurrent requests never interleave.
-    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
+    platform::log_line(&line.to_string());
 }
