@@ -129,3 +129,109 @@ fn log(method: &str, route: &str, status: u16, started: Duration, error: Option<
     }
     platform::log_line(&line.to_string());
 }
+
+/// No input makes the edge panic: every method, path and body the parsers can be handed,
+/// drawn from a deterministic generator biased towards the characters that matter
+/// (separators, escapes, digits, signs, JSON punctuation, control and multi-byte text).
+#[cfg(test)]
+mod no_panic {
+    use super::{request, routes};
+
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+            from[(self.next() % from.len() as u64) as usize]
+        }
+    }
+
+    const PIECES: &[&str] = &[
+        "/",
+        "/",
+        "api",
+        "v1",
+        "chat_applications",
+        "chats",
+        "messages",
+        "health",
+        "%",
+        "%4",
+        "%41",
+        "%C3%A9",
+        "%FF",
+        "%00",
+        "0",
+        "1",
+        "-",
+        "+",
+        "9",
+        "2147483647",
+        "2147483648",
+        "99999999999999999999",
+        "?",
+        "&",
+        "=",
+        "é",
+        "👋",
+        "\u{0}",
+        "\t",
+        " ",
+        "..",
+        "a",
+    ];
+    const JSON: &[&str] = &[
+        "{",
+        "}",
+        "[",
+        "]",
+        ":",
+        ",",
+        "\"",
+        "\"message\"",
+        "\"body\"",
+        "null",
+        "5",
+        "\"x\"",
+        "\\u0000",
+        "\\ud800",
+        "\\",
+        " ",
+        "\u{3000}",
+        "true",
+        "\"é👋\"",
+        "\u{ff}",
+    ];
+
+    #[test]
+    fn any_method_path_and_body() {
+        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+        for _ in 0..50_000 {
+            let method = rng.pick(&["GET", "POST", "OPTIONS", "DELETE", "PATCH", "", "post"]);
+            let mut segment = || {
+                (0..rng.next() % 6)
+                    .map(|_| rng.pick(PIECES))
+                    .collect::<String>()
+            };
+            let (token, number, free) = (segment(), segment(), segment());
+            // Half well-formed routes with hostile parameters, half anything at all.
+            for path in [
+                format!("/api/v1/chat_applications/{token}/chats"),
+                format!("/api/v1/chat_applications/{token}/chats/{number}/messages"),
+                free,
+            ] {
+                let _ = routes::route(method, &path);
+            }
+            let body: String = (0..rng.next() % 16).map(|_| rng.pick(JSON)).collect();
+            let _ = request::parse_message(body.as_bytes());
+            let raw: Vec<u8> = (0..rng.next() % 32).map(|_| rng.next() as u8).collect();
+            let _ = request::parse_message(&raw);
+        }
+    }
+}
