@@ -14,17 +14,17 @@ use crate::error::{ApiError, Backend, Numbered};
 use crate::job::{JobKind, JobTemplate, Stamp};
 use crate::lookup::{ChatLookup, Lookup};
 use crate::numbering::{Known, Numbering, Reply, Subject};
-use crate::platform;
 
 /// Lookups needed at most: a cold cache and a missing counter are settled by one MySQL
 /// read, which supplies ids and seed together; the extra rounds cover a counter that
 /// vanishes between two calls.
 const MAX_LOOKUPS: usize = 4;
 
-/// How long a request waits for another one that is filling the same lookup, and how
-/// often it looks again. Past the budget it answers 503 (nothing done, retry).
-const WAIT_BUDGET: Duration = Duration::from_secs(3);
+/// How often a request looks again while another one fills the same lookup, and how many
+/// times: at least three seconds of sleep, then 503 (nothing done, retry). Counted in
+/// steps rather than read from the clock, so a warm request makes no clock call for it.
 const WAIT_STEP: Duration = Duration::from_millis(2);
+const MAX_WAITS: u32 = 1_500;
 
 /// Takes the next chat number of the application and queues `CreateChatJob`.
 pub fn create_chat(config: &Config, token: &Token) -> Result<i64, ApiError> {
@@ -98,9 +98,8 @@ fn issue(
     let numbering = Numbering::open(&config.redis_url)?;
     let mut lookup = Lookup::lazy(config);
     let mut known = Known::default();
-    let mut lookups = 0;
-    let started = platform::monotonic();
-    while lookups < MAX_LOOKUPS && platform::monotonic() - started < WAIT_BUDGET {
+    let (mut lookups, mut waits) = (0, 0);
+    while lookups < MAX_LOOKUPS && waits < MAX_WAITS {
         match numbering.issue(subject, known, job)? {
             Reply::Issued { number, .. } => return Ok(number),
             Reply::Exhausted => return Err(ApiError::NumbersExhausted(numbered)),
@@ -110,7 +109,10 @@ fn issue(
                     "a counter or queue key holds a value of the wrong type",
                 ));
             }
-            Reply::Wait => std::thread::sleep(WAIT_STEP),
+            Reply::Wait => {
+                waits += 1;
+                std::thread::sleep(WAIT_STEP);
+            }
             need => {
                 lookups += 1;
                 known = resolve(&mut lookup, need).inspect_err(|_| numbering.release(subject))?;
