@@ -19,6 +19,9 @@ pub enum ApiError {
     },
     ApplicationNotFound,
     ChatNotFound,
+    /// The chat number was handed out but the worker has not stored the chat yet (fault 3
+    /// of the Go service answered `Chat not found` here): retry shortly.
+    ChatPending,
     InvalidChatNumber,
     InvalidRequestBody,
     BlankMessageBody,
@@ -82,7 +85,7 @@ impl ApiError {
             Self::InvalidChatNumber | Self::InvalidRequestBody => 400,
             Self::RouteNotFound | Self::ApplicationNotFound | Self::ChatNotFound => 404,
             Self::MethodNotAllowed { .. } => 405,
-            Self::NumbersExhausted(_) => 409,
+            Self::ChatPending | Self::NumbersExhausted(_) => 409,
             Self::PayloadTooLarge => 413,
             Self::BlankMessageBody | Self::MessageBodyTooLong => 422,
             Self::Misconfigured { .. } => 500,
@@ -97,6 +100,7 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => "Method not allowed",
             Self::ApplicationNotFound => "ChatApplication not found",
             Self::ChatNotFound => "Chat not found",
+            Self::ChatPending => "Chat is still being created, please retry",
             Self::InvalidChatNumber => "Invalid chat number",
             Self::InvalidRequestBody => "Invalid request body",
             Self::BlankMessageBody => "Message body can't be blank",
@@ -117,7 +121,9 @@ impl ApiError {
     pub fn extra_headers(&self) -> Vec<(&'static str, String)> {
         match self {
             Self::MethodNotAllowed { allow } => vec![("allow", (*allow).to_owned())],
-            Self::Unavailable { .. } => vec![("retry-after", RETRY_AFTER_SECONDS.to_string())],
+            Self::Unavailable { .. } | Self::ChatPending => {
+                vec![("retry-after", RETRY_AFTER_SECONDS.to_string())]
+            }
             _ => Vec::new(),
         }
     }

@@ -29,7 +29,10 @@ pub struct Chat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChatLookup {
     NoApplication,
-    NoChat,
+    /// The application exists, this chat number has no row (yet).
+    NoChat {
+        application_id: i64,
+    },
     Found(Chat),
 }
 
@@ -80,7 +83,9 @@ impl<'a> Lookup<'a> {
             return Ok(ChatLookup::NoApplication);
         };
         if matches!(row.get(1), Some(DbValue::DbNull)) {
-            return Ok(ChatLookup::NoChat);
+            return Ok(ChatLookup::NoChat {
+                application_id: int(row, 0)?,
+            });
         }
         Ok(ChatLookup::Found(Chat {
             application_id: int(row, 0)?,

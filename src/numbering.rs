@@ -146,6 +146,17 @@ impl Numbering {
         })
     }
 
+    /// The last chat number handed out for the application (by this service or the Rails
+    /// API): a chat number at or below it exists, or is about to once its job has run.
+    pub fn last_chat_number(&self, application_id: i64) -> Result<i64, ApiError> {
+        // The Rails counter key; numbering.lua INCRs the same one.
+        let key = format!("chat_app:{application_id}:chat_counter");
+        let value = self.redis.get(&key).map_err(redis_unavailable)?;
+        Ok(value
+            .and_then(|bytes| String::from_utf8(bytes).ok()?.parse().ok())
+            .unwrap_or(0))
+    }
+
     /// Gives up the fill lock after a lookup that found nothing to cache (not found, or
     /// MySQL failing), so waiting requests look it up themselves at once.
     pub fn release(&self, subject: Subject<'_>) {

@@ -26,29 +26,40 @@ const MAX_LOOKUPS: usize = 4;
 const WAIT_STEP: Duration = Duration::from_millis(2);
 const MAX_WAITS: u32 = 1_500;
 
+/// How long a message to a chat that has its number but not yet its row is held, polling
+/// MySQL for the row: up to 20 x 50 ms, about a second, before 409 and Retry-After.
+const PENDING_POLL_STEP: Duration = Duration::from_millis(50);
+const PENDING_POLLS: u32 = 20;
+
 /// Takes the next chat number of the application and queues `CreateChatJob`.
 pub fn create_chat(config: &Config, token: &Token) -> Result<i64, ApiError> {
     let job = JobTemplate::new(JobKind::CreateChat, &Stamp::fresh());
     let subject = Subject::Chat { token };
-    issue(config, subject, &job, Numbered::Chats, |lookup, reply| {
-        Ok(match reply {
-            Reply::NeedSeed { parent_id } => Known {
-                application_id: None,
-                chat_id: None,
-                seed: Some(lookup.max_chat_number(parent_id)?),
-            },
-            _ => {
-                let app = lookup
-                    .application(token)?
-                    .ok_or(ApiError::ApplicationNotFound)?;
-                Known {
-                    application_id: Some(app.id),
+    issue(
+        config,
+        subject,
+        &job,
+        Numbered::Chats,
+        |lookup, _, reply| {
+            Ok(match reply {
+                Reply::NeedSeed { parent_id } => Known {
+                    application_id: None,
                     chat_id: None,
-                    seed: Some(app.max_chat_number),
+                    seed: Some(lookup.max_chat_number(parent_id)?),
+                },
+                _ => {
+                    let app = lookup
+                        .application(token)?
+                        .ok_or(ApiError::ApplicationNotFound)?;
+                    Known {
+                        application_id: Some(app.id),
+                        chat_id: None,
+                        seed: Some(app.max_chat_number),
+                    }
                 }
-            }
-        })
-    })
+            })
+        },
+    )
 }
 
 /// Takes the next message number of the chat and queues `CreateMessageJob`.
@@ -65,23 +76,41 @@ pub fn create_message(
         subject,
         &job,
         Numbered::Messages,
-        |lookup, reply| {
-            Ok(match reply {
-                Reply::NeedSeed { parent_id } => Known {
+        |lookup, numbering, reply| {
+            if let Reply::NeedSeed { parent_id } = reply {
+                return Ok(Known {
                     application_id: None,
                     chat_id: None,
                     seed: Some(lookup.max_message_number(parent_id)?),
-                },
-                _ => match lookup.chat(token, chat)? {
+                });
+            }
+            let mut polls = 0;
+            loop {
+                match lookup.chat(token, chat)? {
                     ChatLookup::NoApplication => return Err(ApiError::ApplicationNotFound),
-                    ChatLookup::NoChat => return Err(ApiError::ChatNotFound),
-                    ChatLookup::Found(found) => Known {
-                        application_id: Some(found.application_id),
-                        chat_id: Some(found.id),
-                        seed: Some(found.max_message_number),
-                    },
-                },
-            })
+                    ChatLookup::Found(found) => {
+                        return Ok(Known {
+                            application_id: Some(found.application_id),
+                            chat_id: Some(found.id),
+                            seed: Some(found.max_message_number),
+                        });
+                    }
+                    // Fault 3 of the Go service: a chat created a moment ago has its
+                    // number but no row until the worker runs its job. Hold the request
+                    // briefly for the row; if it is still missing, say so with 409 and
+                    // Retry-After rather than a `Chat not found` that is not true.
+                    ChatLookup::NoChat { application_id } => {
+                        if i64::from(chat.get()) > numbering.last_chat_number(application_id)? {
+                            return Err(ApiError::ChatNotFound);
+                        }
+                        if polls == PENDING_POLLS {
+                            return Err(ApiError::ChatPending);
+                        }
+                        polls += 1;
+                        std::thread::sleep(PENDING_POLL_STEP);
+                    }
+                }
+            }
         },
     )
 }
@@ -93,7 +122,7 @@ fn issue(
     subject: Subject<'_>,
     job: &JobTemplate,
     numbered: Numbered,
-    mut resolve: impl FnMut(&mut Lookup<'_>, Reply) -> Result<Known, ApiError>,
+    mut resolve: impl FnMut(&mut Lookup<'_>, &Numbering, Reply) -> Result<Known, ApiError>,
 ) -> Result<i64, ApiError> {
     let numbering = Numbering::open(&config.redis_url)?;
     let mut lookup = Lookup::lazy(config);
@@ -115,7 +144,8 @@ fn issue(
             }
             need => {
                 lookups += 1;
-                known = resolve(&mut lookup, need).inspect_err(|_| numbering.release(subject))?;
+                known = resolve(&mut lookup, &numbering, need)
+                    .inspect_err(|_| numbering.release(subject))?;
             }
         }
     }

@@ -192,7 +192,8 @@ fn bad_input_gets_its_error_and_changes_nothing() {
     let (app_id, token) = STACK.new_application();
     let chat_id = STACK.insert_chat(app_id, 1);
     // Take one number of each so the counters exist and any change would show. The chat
-    // counter starts after the persisted chat 1 (seeded from MAX(number)).
+    // counter starts after the persisted chat 1 (seeded from MAX(number)), so chat 2 is
+    // handed out but never stored here, and chat 3 does not exist at all.
     assert_eq!(STACK.create_chat(&token).json()["number"], 2);
     assert_eq!(STACK.create_message(&token, 1, "first").status, 201);
 
@@ -225,7 +226,7 @@ fn bad_input_gets_its_error_and_changes_nothing() {
             404,
             "ChatApplication not found",
         ),
-        (messages("2"), valid(), 404, "Chat not found"),
+        (messages("3"), valid(), 404, "Chat not found"),
         (messages("0"), valid(), 404, "Chat not found"),
         (messages("-1"), valid(), 404, "Chat not found"),
         (messages("2147483648"), valid(), 404, "Chat not found"),
@@ -556,4 +557,47 @@ fn unreachable_mysql_is_503_not_404() {
         None
     );
     assert!(jobs_for("CreateChatJob", app_id).is_empty());
+}
+
+/// Fault 3 of the Go service: a chat created a moment ago has its number before the
+/// worker has stored it. A message to it is held briefly for the row, then answered 409
+/// with Retry-After, never `Chat not found`, and takes nothing.
+#[test]
+fn a_message_to_a_chat_not_yet_stored_is_409_with_retry_after() {
+    let (_, token) = STACK.new_application();
+    assert_eq!(STACK.create_chat(&token).json()["number"], 1);
+    let started = std::time::Instant::now();
+    let response = STACK.create_message(&token, 1, "too early");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(900),
+        "held first"
+    );
+    assert_eq!(response.status, 409);
+    assert_eq!(
+        response.error(),
+        "Chat is still being created, please retry"
+    );
+    assert_eq!(response.header("retry-after"), Some("1"));
+    assert_json_with_cors(&response);
+    // A number nobody handed out is still simply not found.
+    assert_eq!(
+        STACK.create_message(&token, 2, "x").error(),
+        "Chat not found"
+    );
+}
+
+#[test]
+fn a_message_waits_for_a_chat_being_stored() {
+    let (app_id, token) = STACK.new_application();
+    assert_eq!(STACK.create_chat(&token).json()["number"], 1);
+    // The worker stores the chat a moment after the message request arrives.
+    let worker = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        STACK.insert_chat(app_id, 1)
+    });
+    let response = STACK.create_message(&token, 1, "just in time");
+    let chat_id = worker.join().unwrap();
+    assert_eq!(response.status, 201, "{response:?}");
+    assert_eq!(response.json()["number"], 1);
+    assert_eq!(jobs_for("CreateMessageJob", chat_id).len(), 1);
 }

@@ -172,4 +172,22 @@ fn every_201_becomes_exactly_one_row() {
         (0, 0, 0),
         "no retries and no dead jobs after the flush"
     );
+
+    // A message right after its chat's 201 (fault 3 of the Go service answered `Chat not
+    // found` until the worker had run): held until the worker has stored the chat.
+    let chat = stack.create_chat(&token).json()["number"].as_i64().unwrap();
+    let message = stack.create_message(&token, chat, "right away");
+    assert_eq!(message.status, 201, "{message:?}");
+    assert_eq!(message.json()["number"], 1);
+    wait_for_count(
+        &stack,
+        "the message right away",
+        &messages_in_app,
+        total + 2,
+    );
+    assert_eq!(
+        failed_jobs(&stack),
+        (0, 0, 0),
+        "no retries and no dead jobs"
+    );
 }
