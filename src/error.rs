@@ -24,6 +24,9 @@ pub enum ApiError {
     ChatPending,
     InvalidChatNumber,
     InvalidRequestBody,
+    InvalidIdempotencyKey,
+    /// The `Idempotency-Key` already answered a different request.
+    IdempotencyKeyReused,
     BlankMessageBody,
     MessageBodyTooLong,
     /// The request body is over the cap; it was not read to the end.
@@ -82,12 +85,12 @@ impl ApiError {
 
     pub fn status(&self) -> u16 {
         match self {
-            Self::InvalidChatNumber | Self::InvalidRequestBody => 400,
+            Self::InvalidChatNumber | Self::InvalidRequestBody | Self::InvalidIdempotencyKey => 400,
             Self::RouteNotFound | Self::ApplicationNotFound | Self::ChatNotFound => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::ChatPending | Self::NumbersExhausted(_) => 409,
             Self::PayloadTooLarge => 413,
-            Self::BlankMessageBody | Self::MessageBodyTooLong => 422,
+            Self::BlankMessageBody | Self::MessageBodyTooLong | Self::IdempotencyKeyReused => 422,
             Self::Misconfigured { .. } => 500,
             Self::Unavailable { .. } => 503,
         }
@@ -103,6 +106,12 @@ impl ApiError {
             Self::ChatPending => "Chat is still being created, please retry",
             Self::InvalidChatNumber => "Invalid chat number",
             Self::InvalidRequestBody => "Invalid request body",
+            Self::InvalidIdempotencyKey => {
+                "Invalid Idempotency-Key header (1 to 255 visible ASCII characters)"
+            }
+            Self::IdempotencyKeyReused => {
+                "Idempotency-Key was already used for a different request"
+            }
             Self::BlankMessageBody => "Message body can't be blank",
             Self::MessageBodyTooLong => "Message body is too long (maximum is 65535 bytes)",
             Self::PayloadTooLarge => "Request body is too large (maximum is 1048576 bytes)",

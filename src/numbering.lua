@@ -11,12 +11,15 @@
 -- ARGV: 1 kind ("chat" | "message"), 2 token, 3 chat number (messages),
 --       4 application id, 5 chat id, 6 counter seed (each "" unless just read from MySQL),
 --       7 cache lifetime in seconds, 8 job head, 9 job arguments tail, 10 job tail,
---       11 the fill lock key of this lookup (see below).
+--       11 the fill lock key of this lookup (see below),
+--       12 the client's Idempotency-Key ("" if none), 13 its lifetime in seconds.
 -- Reply (a flat array, as Spin flattens replies):
 --   {0, number, parent id}  issued and queued
 --   {1}                     the application id is not cached: look it up
 --   {2}                     the chat id is not cached: look it up
 --   {6}                     another request is looking it up: wait briefly, call again
+--   {7, number}             a repeat of an earlier request with the same key: its number
+--   {8}                     the key already answered a different request
 --   {3, parent id}          the counter is missing: read MAX(number) and pass it as seed
 --   {4}                     the counter is at the INT maximum: nothing can be numbered
 --   {5}                     a key holds a value of the wrong type: refuse, change nothing
@@ -38,6 +41,23 @@ end
 
 -- Our own namespace: "chat_service:" shares no prefix with the Rails keys
 -- ("chat_app:", "chat:", "queue:", "queues") or Sidekiq's.
+-- Idempotency: a repeat (same key, same application, same request) gets the first
+-- answer and takes nothing; the key is recorded in the same atomic step as the number.
+-- The request is identified by what it numbers and the job's arguments, hashed.
+local idem_key, fingerprint = '', ''
+if ARGV[12] ~= '' then
+  idem_key = 'chat_service:v1:idem:' .. token .. ':' .. ARGV[12]
+  fingerprint = kind .. ':' .. chat_number .. ':' .. redis.sha1hex(ARGV[9])
+  local seen = redis.call('GET', idem_key)
+  if seen then
+    local bar = string.find(seen, '|', 1, true)
+    if bar and string.sub(seen, 1, bar - 1) == fingerprint then
+      return {7, tonumber(string.sub(seen, bar + 1))}
+    end
+    return {8}
+  end
+end
+
 local app_key = 'chat_service:v1:app:' .. token
 local app_id = known_app
 if app_id == '' then
@@ -83,4 +103,7 @@ local number = redis.call('INCR', counter_key)
 redis.call('SADD', 'queues', 'default')
 -- LPUSH, as Sidekiq's client does: the worker pops with BRPOP from the other end.
 redis.call('LPUSH', 'queue:default', ARGV[8] .. '[' .. parent_id .. ',' .. number .. ARGV[9] .. ']' .. ARGV[10])
+if idem_key ~= '' then
+  redis.call('SET', idem_key, fingerprint .. '|' .. number, 'EX', ARGV[13])
+end
 return {0, number, tonumber(parent_id)}

@@ -8,7 +8,7 @@
 
 use spin_sdk::redis::{Connection, Error as RedisError, RedisParameter, RedisResult};
 
-use crate::domain::{ChatNumber, Token};
+use crate::domain::{ChatNumber, IdempotencyKey, Token};
 use crate::error::{ApiError, Backend};
 use crate::job::JobTemplate;
 
@@ -19,6 +19,9 @@ const SCRIPT_SHA1: &str = env!("NUMBERING_SCRIPT_SHA1");
 /// How long a cached lookup lives. A deleted application or chat can be served from the
 /// cache for at most this long; a new one is never hidden, since only hits are cached.
 pub const CACHE_SECONDS: i64 = 300;
+
+/// How long an `Idempotency-Key` is remembered: a day, for clients that retry late.
+pub const IDEMPOTENCY_SECONDS: i64 = 24 * 60 * 60;
 
 /// What is being numbered.
 #[derive(Debug, Clone, Copy)]
@@ -73,6 +76,12 @@ pub enum Reply {
     WrongType,
     /// Another request holds the fill lock for this lookup: call again shortly.
     Wait,
+    /// A repeat of an earlier request with the same `Idempotency-Key`: its number.
+    Replayed {
+        number: i64,
+    },
+    /// The `Idempotency-Key` already answered a different request.
+    KeyReused,
 }
 
 impl Reply {
@@ -97,6 +106,8 @@ impl Reply {
             [4] => Self::Exhausted,
             [5] => Self::WrongType,
             [6] => Self::Wait,
+            [7, number] => Self::Replayed { number: *number },
+            [8] => Self::KeyReused,
             _ => return None,
         })
     }
@@ -119,6 +130,7 @@ impl Numbering {
         subject: Subject<'_>,
         known: Known,
         job: &JobTemplate,
+        idempotency: Option<&IdempotencyKey>,
     ) -> Result<Reply, ApiError> {
         let text = |s: &str| RedisParameter::Binary(s.as_bytes().to_vec());
         let id = |v: Option<i64>| text(&v.map(|v| v.to_string()).unwrap_or_default());
@@ -139,6 +151,8 @@ impl Numbering {
             text(&job.args_tail),
             text(&job.tail),
             text(&subject.fill_key()),
+            text(idempotency.map_or("", IdempotencyKey::as_str)),
+            RedisParameter::Int64(IDEMPOTENCY_SECONDS),
         ];
         let values = self.eval(&args)?;
         Reply::decode(&values).ok_or_else(|| {
@@ -223,6 +237,8 @@ mod tests {
             (ints(&[4]), Some(Reply::Exhausted)),
             (ints(&[5]), Some(Reply::WrongType)),
             (ints(&[6]), Some(Reply::Wait)),
+            (ints(&[7, 3]), Some(Reply::Replayed { number: 3 })),
+            (ints(&[8]), Some(Reply::KeyReused)),
             (ints(&[]), None),
             (ints(&[0, 7]), None),
             (ints(&[9]), None),

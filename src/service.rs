@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::domain::{ChatNumber, MessageBody, Token};
+use crate::domain::{ChatNumber, IdempotencyKey, MessageBody, Token};
 use crate::error::{ApiError, Backend, Numbered};
 use crate::job::{JobKind, JobTemplate, Stamp};
 use crate::lookup::{ChatLookup, Lookup};
@@ -32,34 +32,37 @@ const PENDING_POLL_STEP: Duration = Duration::from_millis(50);
 const PENDING_POLLS: u32 = 20;
 
 /// Takes the next chat number of the application and queues `CreateChatJob`.
-pub fn create_chat(config: &Config, token: &Token) -> Result<i64, ApiError> {
+pub fn create_chat(
+    config: &Config,
+    token: &Token,
+    idempotency: Option<&IdempotencyKey>,
+) -> Result<Issued, ApiError> {
     let job = JobTemplate::new(JobKind::CreateChat, &Stamp::fresh());
-    let subject = Subject::Chat { token };
-    issue(
-        config,
-        subject,
-        &job,
-        Numbered::Chats,
-        |lookup, _, reply| {
-            Ok(match reply {
-                Reply::NeedSeed { parent_id } => Known {
-                    application_id: None,
+    let request = Request {
+        subject: Subject::Chat { token },
+        job: &job,
+        idempotency,
+        numbered: Numbered::Chats,
+    };
+    issue(config, request, |lookup, _, reply| {
+        Ok(match reply {
+            Reply::NeedSeed { parent_id } => Known {
+                application_id: None,
+                chat_id: None,
+                seed: Some(lookup.max_chat_number(parent_id)?),
+            },
+            _ => {
+                let app = lookup
+                    .application(token)?
+                    .ok_or(ApiError::ApplicationNotFound)?;
+                Known {
+                    application_id: Some(app.id),
                     chat_id: None,
-                    seed: Some(lookup.max_chat_number(parent_id)?),
-                },
-                _ => {
-                    let app = lookup
-                        .application(token)?
-                        .ok_or(ApiError::ApplicationNotFound)?;
-                    Known {
-                        application_id: Some(app.id),
-                        chat_id: None,
-                        seed: Some(app.max_chat_number),
-                    }
+                    seed: Some(app.max_chat_number),
                 }
-            })
-        },
-    )
+            }
+        })
+    })
 }
 
 /// Takes the next message number of the chat and queues `CreateMessageJob`.
@@ -68,69 +71,102 @@ pub fn create_message(
     token: &Token,
     chat: ChatNumber,
     body: &MessageBody,
-) -> Result<i64, ApiError> {
+    idempotency: Option<&IdempotencyKey>,
+) -> Result<Issued, ApiError> {
     let job = JobTemplate::new(JobKind::CreateMessage(body), &Stamp::fresh());
     let subject = Subject::Message { token, chat };
-    issue(
-        config,
+    let request = Request {
         subject,
-        &job,
-        Numbered::Messages,
-        |lookup, numbering, reply| {
-            if let Reply::NeedSeed { parent_id } = reply {
-                return Ok(Known {
-                    application_id: None,
-                    chat_id: None,
-                    seed: Some(lookup.max_message_number(parent_id)?),
-                });
-            }
-            let mut polls = 0;
-            loop {
-                match lookup.chat(token, chat)? {
-                    ChatLookup::NoApplication => return Err(ApiError::ApplicationNotFound),
-                    ChatLookup::Found(found) => {
-                        return Ok(Known {
-                            application_id: Some(found.application_id),
-                            chat_id: Some(found.id),
-                            seed: Some(found.max_message_number),
-                        });
+        job: &job,
+        idempotency,
+        numbered: Numbered::Messages,
+    };
+    issue(config, request, |lookup, numbering, reply| {
+        if let Reply::NeedSeed { parent_id } = reply {
+            return Ok(Known {
+                application_id: None,
+                chat_id: None,
+                seed: Some(lookup.max_message_number(parent_id)?),
+            });
+        }
+        let mut polls = 0;
+        loop {
+            match lookup.chat(token, chat)? {
+                ChatLookup::NoApplication => return Err(ApiError::ApplicationNotFound),
+                ChatLookup::Found(found) => {
+                    return Ok(Known {
+                        application_id: Some(found.application_id),
+                        chat_id: Some(found.id),
+                        seed: Some(found.max_message_number),
+                    });
+                }
+                // Fault 3 of the Go service: a chat created a moment ago has its
+                // number but no row until the worker runs its job. Hold the request
+                // briefly for the row; if it is still missing, say so with 409 and
+                // Retry-After rather than a `Chat not found` that is not true.
+                ChatLookup::NoChat { application_id } => {
+                    if i64::from(chat.get()) > numbering.last_chat_number(application_id)? {
+                        return Err(ApiError::ChatNotFound);
                     }
-                    // Fault 3 of the Go service: a chat created a moment ago has its
-                    // number but no row until the worker runs its job. Hold the request
-                    // briefly for the row; if it is still missing, say so with 409 and
-                    // Retry-After rather than a `Chat not found` that is not true.
-                    ChatLookup::NoChat { application_id } => {
-                        if i64::from(chat.get()) > numbering.last_chat_number(application_id)? {
-                            return Err(ApiError::ChatNotFound);
-                        }
-                        if polls == PENDING_POLLS {
-                            return Err(ApiError::ChatPending);
-                        }
-                        polls += 1;
-                        std::thread::sleep(PENDING_POLL_STEP);
+                    if polls == PENDING_POLLS {
+                        return Err(ApiError::ChatPending);
                     }
+                    polls += 1;
+                    std::thread::sleep(PENDING_POLL_STEP);
                 }
             }
-        },
-    )
+        }
+    })
+}
+
+/// What one use case asks the numbering script for.
+struct Request<'a> {
+    subject: Subject<'a>,
+    job: &'a JobTemplate,
+    idempotency: Option<&'a IdempotencyKey>,
+    numbered: Numbered,
+}
+
+/// A number handed out; `replayed` when it is the first answer to an earlier request with
+/// the same `Idempotency-Key`, and nothing new was taken or queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Issued {
+    pub number: i64,
+    pub replayed: bool,
 }
 
 /// The conversation shared by both use cases; `resolve` reads from MySQL what a
 /// `Need*` reply asks for.
 fn issue(
     config: &Config,
-    subject: Subject<'_>,
-    job: &JobTemplate,
-    numbered: Numbered,
+    request: Request<'_>,
     mut resolve: impl FnMut(&mut Lookup<'_>, &Numbering, Reply) -> Result<Known, ApiError>,
-) -> Result<i64, ApiError> {
+) -> Result<Issued, ApiError> {
+    let Request {
+        subject,
+        job,
+        idempotency,
+        numbered,
+    } = request;
     let numbering = Numbering::open(&config.redis_url)?;
     let mut lookup = Lookup::lazy(config);
     let mut known = Known::default();
     let (mut lookups, mut waits) = (0, 0);
     while lookups < MAX_LOOKUPS && waits < MAX_WAITS {
-        match numbering.issue(subject, known, job)? {
-            Reply::Issued { number, .. } => return Ok(number),
+        match numbering.issue(subject, known, job, idempotency)? {
+            Reply::Issued { number, .. } => {
+                return Ok(Issued {
+                    number,
+                    replayed: false,
+                });
+            }
+            Reply::Replayed { number } => {
+                return Ok(Issued {
+                    number,
+                    replayed: true,
+                });
+            }
+            Reply::KeyReused => return Err(ApiError::IdempotencyKeyReused),
             Reply::Exhausted => return Err(ApiError::NumbersExhausted(numbered)),
             Reply::WrongType => {
                 return Err(ApiError::unavailable(

@@ -601,3 +601,79 @@ fn a_message_waits_for_a_chat_being_stored() {
     assert_eq!(response.json()["number"], 1);
     assert_eq!(jobs_for("CreateMessageJob", chat_id).len(), 1);
 }
+
+/// Fault 7 of the Go service: a client retrying after a timeout created a second chat or
+/// message. With an `Idempotency-Key`, a repeat gets the first answer, takes no number
+/// and queues nothing; the same key on a different request is 422.
+#[test]
+fn a_repeat_with_the_same_idempotency_key_gets_the_first_answer() {
+    let (app_id, token) = STACK.new_application();
+    let chat_id = STACK.insert_chat(app_id, 1);
+    let post = |path: &str, key: &str, body: Option<&str>| {
+        let headers = [("Idempotency-Key", key)];
+        client::request(
+            STACK.host.addr,
+            "POST",
+            path,
+            &headers,
+            body.map(str::as_bytes),
+        )
+    };
+    let chats = format!("/api/v1/chat_applications/{token}/chats");
+    let messages = format!("/api/v1/chat_applications/{token}/chats/1/messages");
+    let hello = r#"{"message":{"body":"hello"}}"#;
+
+    let first = post(&chats, "chat-key-1", None);
+    assert_eq!(first.status, 201);
+    assert_eq!(first.header("idempotent-replayed"), None);
+    let again = post(&chats, "chat-key-1", None);
+    assert_eq!(
+        (again.status, again.body.clone()),
+        (201, first.body.clone())
+    );
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_json_with_cors(&again);
+    assert_eq!(
+        jobs_for("CreateChatJob", app_id).len(),
+        1,
+        "nothing queued twice"
+    );
+    let counter = format!("chat_app:{app_id}:chat_counter");
+    assert_eq!(
+        STACK.redis().get_int(&counter),
+        Some(2),
+        "no number taken twice"
+    );
+
+    let first = post(&messages, "message-key-1", Some(hello));
+    let again = post(&messages, "message-key-1", Some(hello));
+    assert_eq!((first.status, again.status), (201, 201));
+    assert_eq!(again.body, first.body);
+    assert_eq!(jobs_for("CreateMessageJob", chat_id).len(), 1);
+
+    for (path, body) in [
+        (&messages, Some(r#"{"message":{"body":"something else"}}"#)),
+        (&chats, None),
+    ] {
+        let reused = post(path, "message-key-1", body);
+        assert_eq!(reused.status, 422, "{path}");
+        assert_eq!(
+            reused.error(),
+            "Idempotency-Key was already used for a different request"
+        );
+    }
+    assert_eq!(jobs_for("CreateMessageJob", chat_id).len(), 1);
+    assert_eq!(STACK.redis().get_int(&counter), Some(2));
+
+    // Another application may use the same key for its own request.
+    let (_, other) = STACK.new_application();
+    let path = format!("/api/v1/chat_applications/{other}/chats");
+    assert_eq!(
+        post(&path, "chat-key-1", None).header("idempotent-replayed"),
+        None
+    );
+
+    let invalid = post(&chats, "has space", None);
+    assert_eq!(invalid.status, 400);
+    assert_eq!(STACK.redis().get_int(&counter), Some(2));
+}

@@ -12,7 +12,7 @@ use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::domain::MessageBody;
+use crate::domain::{IdempotencyKey, MessageBody};
 use crate::error::ApiError;
 use crate::platform;
 use crate::service;
@@ -51,15 +51,22 @@ async fn handle(endpoint: Endpoint, request: IncomingRequest) -> Result<Reply, A
         Endpoint::Health => Ok(Reply::health()),
         Endpoint::Preflight => Ok(Reply::preflight()),
         Endpoint::CreateChat { token } => {
-            let number = service::create_chat(&config()?, &token)?;
-            Ok(Reply::chat_created(number))
+            let key = idempotency_key(&request)?;
+            let issued = service::create_chat(&config()?, &token, key.as_ref())?;
+            Ok(Reply::chat_created(issued))
         }
         Endpoint::CreateMessage { token, chat } => {
+            let key = idempotency_key(&request)?;
             let body = read_message(request).await?;
-            let number = service::create_message(&config()?, &token, chat, &body)?;
-            Ok(Reply::message_created(number))
+            let issued = service::create_message(&config()?, &token, chat, &body, key.as_ref())?;
+            Ok(Reply::message_created(issued))
         }
     }
+}
+
+fn idempotency_key(request: &IncomingRequest) -> Result<Option<IdempotencyKey>, ApiError> {
+    let values = request.headers().get("idempotency-key");
+    IdempotencyKey::parse(values.first().map(Vec::as_slice))
 }
 
 fn config() -> Result<Config, ApiError> {

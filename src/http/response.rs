@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use crate::error::ApiError;
+use crate::service::Issued;
 
 /// The CORS headers the Go service sent on every response; browsers in the Rails app's
 /// front end depend on them (the contract's HTTP section).
@@ -41,15 +42,22 @@ impl Reply {
     }
 
     /// Field order as the Go service wrote it, for clients that compare bytes.
-    pub fn chat_created(number: i64) -> Self {
-        Self::new(
-            201,
-            format!(r#"{{"number":{number},"messages_count":0}}"#).into_bytes(),
-        )
+    pub fn chat_created(issued: Issued) -> Self {
+        let body = format!(r#"{{"number":{},"messages_count":0}}"#, issued.number);
+        Self::new(201, body.into_bytes()).replayed(issued.replayed)
     }
 
-    pub fn message_created(number: i64) -> Self {
-        Self::json(201, json!({"number": number}))
+    pub fn message_created(issued: Issued) -> Self {
+        Self::json(201, json!({"number": issued.number})).replayed(issued.replayed)
+    }
+
+    /// A repeat answered from its `Idempotency-Key` says so, as is customary.
+    fn replayed(mut self, replayed: bool) -> Self {
+        if replayed {
+            self.headers
+                .push(("idempotent-replayed", "true".to_owned()));
+        }
+        self
     }
 
     pub fn error(error: &ApiError) -> Self {
@@ -84,11 +92,15 @@ mod tests {
 
     #[test]
     fn success_bodies_match_the_contract() {
+        let issued = |number| Issued {
+            number,
+            replayed: false,
+        };
         assert_eq!(
-            Reply::chat_created(15).body,
+            Reply::chat_created(issued(15)).body,
             br#"{"number":15,"messages_count":0}"#
         );
-        assert_eq!(Reply::message_created(1).body, br#"{"number":1}"#);
+        assert_eq!(Reply::message_created(issued(1)).body, br#"{"number":1}"#);
         assert_eq!(Reply::health().body, br#"{"status":"healthy"}"#);
     }
 
