@@ -677,3 +677,44 @@ fn a_repeat_with_the_same_idempotency_key_gets_the_first_answer() {
     assert_eq!(invalid.status, 400);
     assert_eq!(STACK.redis().get_int(&counter), Some(2));
 }
+
+/// With MySQL down, a request whose lookups are cached still succeeds; only a lookup that
+/// needs MySQL gets 503.
+#[test]
+fn cached_lookups_survive_a_mysql_outage() {
+    let (app_id, token) = STACK.new_application();
+    STACK.insert_chat(app_id, 1);
+    // Warm the cache through the healthy host.
+    assert_eq!(STACK.create_chat(&token).status, 201);
+    assert_eq!(STACK.create_message(&token, 1, "warm").status, 201);
+
+    // The same Redis, and a MySQL that cannot be reached.
+    let host = serve(&[
+        ("redis_url", STACK.redis_url()),
+        ("mysql_url", "mysql://root@127.0.0.1:1/x".to_owned()),
+        ("mysql_host", "127.0.0.1:1".to_owned()),
+    ]);
+    let post = |path: String, body: Option<&str>| {
+        client::request(host.addr, "POST", &path, &[], body.map(str::as_bytes))
+    };
+    let chat = post(format!("/api/v1/chat_applications/{token}/chats"), None);
+    assert_eq!(
+        (chat.status, chat.json()["number"].as_i64()),
+        (201, Some(3))
+    );
+    let message = post(
+        format!("/api/v1/chat_applications/{token}/chats/1/messages"),
+        Some(r#"{"message":{"body":"still works"}}"#),
+    );
+    assert_eq!(
+        (message.status, message.json()["number"].as_i64()),
+        (201, Some(2))
+    );
+
+    let (_, cold) = STACK.new_application();
+    let response = post(format!("/api/v1/chat_applications/{cold}/chats"), None);
+    assert_eq!(
+        response.status, 503,
+        "a lookup that needs MySQL cannot be answered"
+    );
+}
