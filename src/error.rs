@@ -17,6 +17,8 @@ pub enum ApiError {
     MethodNotAllowed {
         allow: &'static str,
     },
+    /// An API key is configured and the request did not present it.
+    Unauthorized,
     ApplicationNotFound,
     ChatNotFound,
     /// The chat number was handed out but the worker has not stored the chat yet (fault 3
@@ -87,6 +89,7 @@ impl ApiError {
         match self {
             Self::InvalidChatNumber | Self::InvalidRequestBody | Self::InvalidIdempotencyKey => 400,
             Self::RouteNotFound | Self::ApplicationNotFound | Self::ChatNotFound => 404,
+            Self::Unauthorized => 401,
             Self::MethodNotAllowed { .. } => 405,
             Self::ChatPending | Self::NumbersExhausted(_) => 409,
             Self::PayloadTooLarge => 413,
@@ -101,6 +104,7 @@ impl ApiError {
         match self {
             Self::RouteNotFound => "Not found",
             Self::MethodNotAllowed { .. } => "Method not allowed",
+            Self::Unauthorized => "Missing or invalid API key",
             Self::ApplicationNotFound => "ChatApplication not found",
             Self::ChatNotFound => "Chat not found",
             Self::ChatPending => "Chat is still being created, please retry",
@@ -130,6 +134,7 @@ impl ApiError {
     pub fn extra_headers(&self) -> Vec<(&'static str, String)> {
         match self {
             Self::MethodNotAllowed { allow } => vec![("allow", (*allow).to_owned())],
+            Self::Unauthorized => vec![("www-authenticate", "Bearer".to_owned())],
             Self::Unavailable { .. } | Self::ChatPending => {
                 vec![("retry-after", RETRY_AFTER_SECONDS.to_string())]
             }

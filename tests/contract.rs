@@ -718,3 +718,87 @@ fn cached_lookups_survive_a_mysql_outage() {
         "a lookup that needs MySQL cannot be answered"
     );
 }
+
+/// The optional API key: off by default (every other test runs without one); when set,
+/// requests need `Authorization: Bearer <key>` and get 401 otherwise, taking nothing.
+#[test]
+fn a_configured_api_key_is_required() {
+    let (app_id, token) = STACK.new_application();
+    let host = serve(&[
+        ("redis_url", STACK.redis_url()),
+        (
+            "mysql_url",
+            format!("mysql://root@127.0.0.1:3306/{}", STACK.database),
+        ),
+        ("api_key", "s3cret-key".to_owned()),
+    ]);
+    let chats = format!("/api/v1/chat_applications/{token}/chats");
+    for authorization in [None, Some("Bearer wrong"), Some("s3cret-key")] {
+        let headers: Vec<(&str, &str)> = authorization
+            .map(|a| ("Authorization", a))
+            .into_iter()
+            .collect();
+        let response = client::request(host.addr, "POST", &chats, &headers, None);
+        assert_eq!(response.status, 401, "{authorization:?}");
+        assert_eq!(response.error(), "Missing or invalid API key");
+        assert_eq!(response.header("www-authenticate"), Some("Bearer"));
+        assert_json_with_cors(&response);
+    }
+    assert_eq!(
+        STACK
+            .redis()
+            .get_int(&format!("chat_app:{app_id}:chat_counter")),
+        None
+    );
+
+    let headers = [("Authorization", "Bearer s3cret-key")];
+    let response = client::request(host.addr, "POST", &chats, &headers, None);
+    assert_eq!(response.status, 201);
+    // Liveness and preflight stay open.
+    assert_eq!(
+        client::request(host.addr, "GET", "/health", &[], None).status,
+        200
+    );
+    assert_eq!(
+        client::request(host.addr, "OPTIONS", &chats, &[], None).status,
+        204
+    );
+}
+
+/// CORS origins: `*` by default (the Go service's), or a configured list, where a listed
+/// origin is echoed and any other gets no `Access-Control-Allow-Origin` at all.
+#[test]
+fn cors_allowed_origins_can_be_restricted() {
+    let host = serve(&[
+        ("redis_url", STACK.redis_url()),
+        (
+            "mysql_url",
+            format!("mysql://root@127.0.0.1:3306/{}", STACK.database),
+        ),
+        (
+            "cors_allowed_origins",
+            "https://app.example, https://admin.example".to_owned(),
+        ),
+    ]);
+    let request = |origin: &str| {
+        client::request(host.addr, "OPTIONS", "/health", &[("Origin", origin)], None)
+    };
+    let listed = request("https://admin.example");
+    assert_eq!(
+        listed.header("access-control-allow-origin"),
+        Some("https://admin.example")
+    );
+    assert_eq!(listed.header("vary"), Some("Origin"));
+    let other = request("https://evil.example");
+    assert_eq!(other.status, 204);
+    assert_eq!(other.header("access-control-allow-origin"), None);
+
+    let default = client::request(
+        STACK.host.addr,
+        "OPTIONS",
+        "/health",
+        &[("Origin", "https://any.example")],
+        None,
+    );
+    assert_eq!(default.header("access-control-allow-origin"), Some("*"));
+}

@@ -3,6 +3,7 @@
 //! Everything about the request is parsed here ([`routes`], [`request`]) before any
 //! backend is touched, so bad input takes no number and queues nothing.
 
+mod access;
 mod request;
 mod response;
 mod routes;
@@ -16,6 +17,7 @@ use crate::domain::{IdempotencyKey, MessageBody};
 use crate::error::ApiError;
 use crate::platform;
 use crate::service;
+use access::Access;
 use request::MAX_REQUEST_BYTES;
 use response::Reply;
 use routes::Endpoint;
@@ -27,14 +29,31 @@ pub async fn serve(request: IncomingRequest, response_out: ResponseOutparam) {
     let path = request.path_with_query().unwrap_or_default();
     let matched = routes::route(&method, &path);
 
+    let access = Access::load(|name| spin_sdk::variables::get(name).ok());
+    // Owned copies: the headers resource is a child of the request and must be gone
+    // before the request is consumed.
+    let (origin, authorization) = {
+        let headers = request.headers();
+        let first = |name: &str| headers.get(name).into_iter().next();
+        (first("origin"), first("authorization"))
+    };
+    let origin = access.allow_origin(origin.as_deref());
+
     let outcome = match matched.endpoint {
-        Ok(endpoint) => handle(endpoint, request).await,
+        // The preflight and the liveness check stay open: browsers send no credentials
+        // on a preflight, and probes carry none.
+        Ok(endpoint @ (Endpoint::Preflight | Endpoint::Health)) => handle(endpoint, request).await,
+        Ok(endpoint) => match access.authorize(authorization.as_deref()) {
+            Ok(()) => handle(endpoint, request).await,
+            Err(error) => Err(error),
+        },
         Err(error) => Err(error),
     };
-    let reply = match &outcome {
+    let mut reply = match &outcome {
         Ok(reply) => reply.clone(),
         Err(error) => Reply::error(error),
     };
+    reply.allow_origin(origin);
     let status = reply.status;
     write(response_out, reply).await;
     log(

@@ -66,6 +66,23 @@ impl Reply {
         reply
     }
 
+    /// Sets `Access-Control-Allow-Origin` to what the access settings admit for this
+    /// request; a value other than `*` depends on the request, so caches must vary on it.
+    pub fn allow_origin(&mut self, origin: Option<String>) {
+        self.headers
+            .retain(|(name, _)| *name != "access-control-allow-origin");
+        match origin {
+            Some(origin) if origin == "*" => {
+                self.headers.push(("access-control-allow-origin", origin));
+            }
+            Some(origin) => {
+                self.headers.push(("access-control-allow-origin", origin));
+                self.headers.push(("vary", "Origin".to_owned()));
+            }
+            None => self.headers.push(("vary", "Origin".to_owned())),
+        }
+    }
+
     /// Every response is `application/json` and carries the CORS headers, even 204.
     fn new(status: u16, body: Vec<u8>) -> Self {
         let mut headers = vec![("content-type", "application/json".to_owned())];
