@@ -30,21 +30,17 @@ pub async fn serve(request: IncomingRequest, response_out: ResponseOutparam) {
     let matched = routes::route(&method, &path);
 
     let access = Access::load(|name| spin_sdk::variables::get(name).ok());
-    // Owned copies: the headers resource is a child of the request and must be gone
-    // before the request is consumed.
-    let (origin, authorization) = {
-        let headers = request.headers();
-        let first = |name: &str| headers.get(name).into_iter().next();
-        (first("origin"), first("authorization"))
-    };
-    let origin = access.allow_origin(origin.as_deref());
+    let headers = Headers::read(&request);
+    let origin = access.allow_origin(headers.origin.as_deref());
 
     let outcome = match matched.endpoint {
         // The preflight and the liveness check stay open: browsers send no credentials
         // on a preflight, and probes carry none.
-        Ok(endpoint @ (Endpoint::Preflight | Endpoint::Health)) => handle(endpoint, request).await,
-        Ok(endpoint) => match access.authorize(authorization.as_deref()) {
-            Ok(()) => handle(endpoint, request).await,
+        Ok(endpoint @ (Endpoint::Preflight | Endpoint::Health)) => {
+            handle(endpoint, request, &headers).await
+        }
+        Ok(endpoint) => match access.authorize(headers.authorization.as_deref()) {
+            Ok(()) => handle(endpoint, request, &headers).await,
             Err(error) => Err(error),
         },
         Err(error) => Err(error),
@@ -65,27 +61,49 @@ pub async fn serve(request: IncomingRequest, response_out: ResponseOutparam) {
     );
 }
 
-async fn handle(endpoint: Endpoint, request: IncomingRequest) -> Result<Reply, ApiError> {
-    match endpoint {
-        Endpoint::Health => Ok(Reply::health()),
-        Endpoint::Preflight => Ok(Reply::preflight()),
-        Endpoint::CreateChat { token } => {
-            let key = idempotency_key(&request)?;
-            let issued = service::create_chat(&config()?, &token, key.as_ref())?;
-            Ok(Reply::chat_created(issued))
-        }
-        Endpoint::CreateMessage { token, chat } => {
-            let key = idempotency_key(&request)?;
-            let body = read_message(request).await?;
-            let issued = service::create_message(&config()?, &token, chat, &body, key.as_ref())?;
-            Ok(Reply::message_created(issued))
+/// The request headers the service reads, copied out in one pass: each look-up is a host
+/// call, and the headers resource is a child of the request that must be gone before
+/// the request body is consumed.
+struct Headers {
+    origin: Option<Vec<u8>>,
+    authorization: Option<Vec<u8>>,
+    idempotency_key: Option<Vec<u8>>,
+    content_length: Option<Vec<u8>>,
+}
+
+impl Headers {
+    fn read(request: &IncomingRequest) -> Self {
+        let fields = request.headers();
+        let first = |name: &str| fields.get(name).into_iter().next();
+        Self {
+            origin: first("origin"),
+            authorization: first("authorization"),
+            idempotency_key: first("idempotency-key"),
+            content_length: first("content-length"),
         }
     }
 }
 
-fn idempotency_key(request: &IncomingRequest) -> Result<Option<IdempotencyKey>, ApiError> {
-    let values = request.headers().get("idempotency-key");
-    IdempotencyKey::parse(values.first().map(Vec::as_slice))
+async fn handle(
+    endpoint: Endpoint,
+    request: IncomingRequest,
+    headers: &Headers,
+) -> Result<Reply, ApiError> {
+    match endpoint {
+        Endpoint::Health => Ok(Reply::health()),
+        Endpoint::Preflight => Ok(Reply::preflight()),
+        Endpoint::CreateChat { token } => {
+            let key = IdempotencyKey::parse(headers.idempotency_key.as_deref())?;
+            let issued = service::create_chat(&config()?, &token, key.as_ref())?;
+            Ok(Reply::chat_created(issued))
+        }
+        Endpoint::CreateMessage { token, chat } => {
+            let key = IdempotencyKey::parse(headers.idempotency_key.as_deref())?;
+            let body = read_message(request, headers.content_length.as_deref()).await?;
+            let issued = service::create_message(&config()?, &token, chat, &body, key.as_ref())?;
+            Ok(Reply::message_created(issued))
+        }
+    }
 }
 
 fn config() -> Result<Config, ApiError> {
@@ -94,12 +112,12 @@ fn config() -> Result<Config, ApiError> {
 
 /// Reads the body up to [`MAX_REQUEST_BYTES`]; a declared or actual size over it is
 /// answered 413 without reading the rest.
-async fn read_message(request: IncomingRequest) -> Result<MessageBody, ApiError> {
-    let declared = request
-        .headers()
-        .get("content-length")
-        .first()
-        .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok());
+async fn read_message(
+    request: IncomingRequest,
+    content_length: Option<&[u8]>,
+) -> Result<MessageBody, ApiError> {
+    let declared =
+        content_length.and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok());
     if declared.is_some_and(|len| len > MAX_REQUEST_BYTES as u64) {
         return Err(ApiError::PayloadTooLarge);
     }
