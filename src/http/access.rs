@@ -9,24 +9,14 @@ use crate::error::ApiError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Access {
     api_key: Option<String>,
-    /// `None` admits any origin (`*`).
-    origins: Option<Vec<String>>,
 }
 
 impl Access {
-    /// Reads the settings through `get` (Spin's `variables::get` in the component).
+    /// Reads the key through `get` (Spin's `variables::get` in the component).
     pub fn load(get: impl Fn(&str) -> Option<String>) -> Self {
-        let api_key = get("api_key").filter(|key| !key.is_empty());
-        let origins = get("cors_allowed_origins")
-            .map(|list| list.trim().to_owned())
-            .filter(|list| !list.is_empty() && list != "*")
-            .map(|list| {
-                list.split(',')
-                    .map(|origin| origin.trim().to_owned())
-                    .filter(|origin| !origin.is_empty())
-                    .collect()
-            });
-        Self { api_key, origins }
+        Self {
+            api_key: get("api_key").filter(|key| !key.is_empty()),
+        }
     }
 
     /// With a key configured, a request needs `Authorization: Bearer <key>`. The key is
@@ -45,16 +35,25 @@ impl Access {
             Err(ApiError::Unauthorized)
         }
     }
+}
 
-    /// The `Access-Control-Allow-Origin` value for a request's `Origin`: `*` when any
-    /// origin is admitted, the origin itself when it is on the list, none otherwise.
-    pub fn allow_origin(&self, origin: Option<&[u8]>) -> Option<String> {
-        let Some(list) = &self.origins else {
-            return Some("*".to_owned());
-        };
-        let origin = std::str::from_utf8(origin?).ok()?;
-        list.iter().any(|o| o == origin).then(|| origin.to_owned())
+/// The `Access-Control-Allow-Origin` value for a request's `Origin`: `*` when any origin is
+/// admitted, the origin itself when it is on the list, none otherwise. The list is read
+/// only for requests that carry an `Origin` (browsers'); others get `*`, which grants a
+/// non-browser client nothing it did not have.
+pub fn allow_origin(origin: Option<&[u8]>, get: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let Some(origin) = origin else {
+        return Some("*".to_owned());
+    };
+    let list = get("cors_allowed_origins").unwrap_or_default();
+    let list = list.trim();
+    if list.is_empty() || list == "*" {
+        return Some("*".to_owned());
     }
+    let origin = std::str::from_utf8(origin).ok()?;
+    list.split(',')
+        .any(|o| o.trim() == origin)
+        .then(|| origin.to_owned())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -69,29 +68,28 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn access(api_key: &str, origins: &str) -> Access {
-        let (api_key, origins) = (api_key.to_owned(), origins.to_owned());
-        Access::load(move |name| match name {
-            "api_key" => Some(api_key.clone()),
-            "cors_allowed_origins" => Some(origins.clone()),
-            _ => None,
-        })
+    fn access(api_key: &str) -> Access {
+        let api_key = api_key.to_owned();
+        Access::load(move |name| (name == "api_key").then(|| api_key.clone()))
+    }
+
+    fn origins(list: &'static str) -> impl Fn(&str) -> Option<String> {
+        move |name| (name == "cors_allowed_origins").then(|| list.to_owned())
     }
 
     #[test]
     fn off_by_default() {
         let open = Access::load(|_| None);
         assert_eq!(open.authorize(None), Ok(()));
-        assert_eq!(
-            open.allow_origin(Some(b"https://x.example")),
-            Some("*".to_owned())
-        );
-        assert_eq!(access("", "*").authorize(None), Ok(()));
+        assert_eq!(access("").authorize(None), Ok(()));
+        let any = Some("*".to_owned());
+        assert_eq!(allow_origin(Some(b"https://x.example"), |_| None), any);
+        assert_eq!(allow_origin(Some(b"https://x.example"), origins("*")), any);
     }
 
     #[test]
     fn a_configured_key_must_be_presented_exactly() {
-        let guarded = access("s3cret", "*");
+        let guarded = access("s3cret");
         assert_eq!(guarded.authorize(Some(b"Bearer s3cret")), Ok(()));
         for wrong in [
             None,
@@ -111,12 +109,10 @@ mod tests {
 
     #[test]
     fn listed_origins_are_echoed_and_others_get_none() {
-        let listed = access("", "https://a.example, https://b.example");
-        assert_eq!(
-            listed.allow_origin(Some(b"https://b.example")),
-            Some("https://b.example".to_owned())
-        );
-        assert_eq!(listed.allow_origin(Some(b"https://c.example")), None);
-        assert_eq!(listed.allow_origin(None), None);
+        let listed = origins("https://a.example, https://b.example");
+        let b = allow_origin(Some(b"https://b.example"), &listed);
+        assert_eq!(b, Some("https://b.example".to_owned()));
+        assert_eq!(allow_origin(Some(b"https://c.example"), &listed), None);
+        assert_eq!(allow_origin(None, &listed), Some("*".to_owned()));
     }
 }

@@ -31,7 +31,9 @@ pub async fn serve(request: IncomingRequest, response_out: ResponseOutparam) {
 
     let access = Access::load(|name| spin_sdk::variables::get(name).ok());
     let headers = Headers::read(&request);
-    let origin = access.allow_origin(headers.origin.as_deref());
+    let origin = access::allow_origin(headers.origin.as_deref(), |name| {
+        spin_sdk::variables::get(name).ok()
+    });
 
     let outcome = match matched.endpoint {
         // The preflight and the liveness check stay open: browsers send no credentials
