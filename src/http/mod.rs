@@ -75,14 +75,24 @@ struct Headers {
 
 impl Headers {
     fn read(request: &IncomingRequest) -> Self {
-        let fields = request.headers();
-        let first = |name: &str| fields.get(name).into_iter().next();
-        Self {
-            origin: first("origin"),
-            authorization: first("authorization"),
-            idempotency_key: first("idempotency-key"),
-            content_length: first("content-length"),
+        let mut headers = Self {
+            origin: None,
+            authorization: None,
+            idempotency_key: None,
+            content_length: None,
+        };
+        // One `entries` call rather than a `get` per name: the host lower-cases names.
+        for (name, value) in request.headers().entries() {
+            let slot = match name.as_str() {
+                "origin" => &mut headers.origin,
+                "authorization" => &mut headers.authorization,
+                "idempotency-key" => &mut headers.idempotency_key,
+                "content-length" => &mut headers.content_length,
+                _ => continue,
+            };
+            slot.get_or_insert(value);
         }
+        headers
     }
 }
 
