@@ -10,7 +10,7 @@ use crate::error::ApiError;
 pub struct Config {
     /// `redis://[user:password@]host[:port][/db]` (or `rediss://`).
     pub redis_url: String,
-    /// Requests per second that one application token may number; 0 when unlimited.
+    /// Numbers per second that one application may be given; 0 when unlimited.
     pub rate_limit_per_second: u32,
     variables: Box<Variables>,
 }

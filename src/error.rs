@@ -35,7 +35,7 @@ pub enum ApiError {
     PayloadTooLarge,
     /// The counter is at the largest number `INT` can hold: nothing more can be numbered.
     NumbersExhausted(Numbered),
-    /// The application's token made more requests this second than `rate_limit_per_second`
+    /// The application was given as many numbers this second as `rate_limit_per_second`
     /// allows. Nothing was taken; the window ends within the second.
     RateLimited,
     /// Redis or MySQL could not be reached or answered with an error. Nothing was done.

@@ -13,7 +13,7 @@
 --       7 cache lifetime in seconds, 8 job head, 9 job arguments tail, 10 job tail,
 --       11 the fill lock key of this lookup (see below),
 --       12 the client's Idempotency-Key ("" if none), 13 its lifetime in seconds,
---       14 the token's limit of numbers per second (0: no limit).
+--       14 the application's limit of numbers per second (0: no limit).
 -- Reply (a flat array, as Spin flattens replies):
 --   {0, number, parent id}  issued and queued
 --   {1}                     the application id is not cached: look it up
@@ -42,13 +42,26 @@ local function miss(code)
 end
 
 -- Our own namespace: "chat_service:" shares no prefix with the Rails keys
--- ("chat_app:", "chat:", "queue:", "queues") or Sidekiq's.
+-- ("chat_app:", "chat:", "queue:", "queues") or Sidekiq's. The token is the last part
+-- of the one key it appears in, so no two tokens share a key.
+local app_key = 'chat_service:v1:app:' .. token
+local app_id = known_app
+if app_id == '' then
+  app_id = redis.call('GET', app_key)
+  if not app_id then return miss(1) end
+end
+
+-- The keys below belong to the application, named by its id, not by the token the
+-- request spelled: MySQL matches tokens without regard to case or trailing spaces, so
+-- several spellings reach one application and must share its records and its limit.
+-- (An id is digits, so it cannot run into the client's text after it either.)
+
 -- Idempotency: a repeat (same key, same application, same request) gets the first
 -- answer and takes nothing; the key is recorded in the same atomic step as the number.
 -- The request is identified by what it numbers and the job's arguments, hashed.
 local idem_key, fingerprint = '', ''
 if ARGV[12] ~= '' then
-  idem_key = 'chat_service:v1:idem:' .. token .. ':' .. ARGV[12]
+  idem_key = 'chat_service:v1:idem:' .. app_id .. ':' .. ARGV[12]
   fingerprint = kind .. ':' .. chat_number .. ':' .. redis.sha1hex(ARGV[9])
   local seen = redis.call('GET', idem_key)
   if seen then
@@ -60,22 +73,15 @@ if ARGV[12] ~= '' then
   end
 end
 
--- The optional per-token rate limit: a fixed one-second window on Redis's own clock, so
--- every Spin instance and node counts in the same window. Only issued numbers count
--- (the INCR is with the other writes below), so a request that comes back after a
--- lookup is not counted twice, and unknown tokens count for nothing.
+-- The optional rate limit per application: a fixed one-second window on Redis's own
+-- clock, so every Spin instance and node counts in the same window. Only issued numbers
+-- count (the INCR is with the other writes below), so a request that comes back after
+-- a lookup is not counted twice, and unknown tokens count for nothing.
 local rate_key
 local limit = tonumber(ARGV[14])
 if limit > 0 then
-  rate_key = 'chat_service:v1:rate:' .. token .. ':' .. redis.call('TIME')[1]
+  rate_key = 'chat_service:v1:rate:' .. app_id .. ':' .. redis.call('TIME')[1]
   if tonumber(redis.call('GET', rate_key) or '0') >= limit then return {9} end
-end
-
-local app_key = 'chat_service:v1:app:' .. token
-local app_id = known_app
-if app_id == '' then
-  app_id = redis.call('GET', app_key)
-  if not app_id then return miss(1) end
 end
 
 local parent_id, counter_key, chat_key

@@ -82,7 +82,7 @@ pub enum Reply {
     },
     /// The `Idempotency-Key` already answered a different request.
     KeyReused,
-    /// The token has used up this second's `rate_limit_per_second`: nothing was taken.
+    /// The application has used up this second's `rate_limit_per_second`: nothing was taken.
     RateLimited,
 }
 

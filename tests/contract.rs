@@ -883,11 +883,11 @@ fn readiness_checks_redis_and_mysql() {
     }
 }
 
-/// The optional per-token rate limit (off everywhere else): over the limit, 429 with
-/// Retry-After, and nothing taken or queued; other tokens are not affected, and the
-/// token is served again in the next second.
+/// The optional rate limit per application (off everywhere else): over the limit, 429
+/// with Retry-After, and nothing taken or queued; other applications are not affected,
+/// and the application is served again in the next second.
 #[test]
-fn the_rate_limit_is_per_token_and_a_429_takes_nothing() {
+fn the_rate_limit_is_per_application_and_a_429_takes_nothing() {
     const LIMIT: usize = 5;
     const SENT: usize = 20;
     let host = STACK.another_host(&[("rate_limit_per_second", "5")]);
@@ -949,5 +949,75 @@ fn the_rate_limit_is_per_token_and_a_429_takes_nothing() {
     assert_eq!(
         client::request(host.addr, "POST", &chats, &[], None).status,
         201
+    );
+}
+
+/// MySQL matches tokens regardless of case and trailing spaces, so several spellings of
+/// a token reach one application: they share its rate limit (found by the schemathesis
+/// run: each spelling used to get a limit of its own).
+#[test]
+fn every_spelling_of_a_token_shares_the_applications_rate_limit() {
+    let host = STACK.another_host(&[("rate_limit_per_second", "1")]);
+    let (app_id, token) = STACK.new_application();
+    let spellings = [
+        token.clone(),
+        token.to_uppercase(),
+        format!("{token}%20"),
+        format!("{token}%20%20"),
+        format!("{}{}", &token[..16], token[16..].to_uppercase()),
+        token.clone(),
+    ];
+    let created = spellings
+        .iter()
+        .map(|t| {
+            let path = format!("/api/v1/chat_applications/{t}/chats");
+            client::request(host.addr, "POST", &path, &[], None).status
+        })
+        .filter(|status| *status == 201)
+        .count();
+    // One per second of Redis's clock; a burst this short spans at most two.
+    assert!((1..=2).contains(&created), "{created} created");
+    let counter = STACK
+        .redis()
+        .get_int(&format!("chat_app:{app_id}:chat_counter"));
+    assert_eq!(counter, Some(created as i64));
+}
+
+/// An `Idempotency-Key` belongs to the application, not to the text of the token: a
+/// token and a key that contain `:` can never make one application's request replay
+/// another's answer (found by reading the script during the schemathesis work).
+#[test]
+fn idempotency_keys_of_two_applications_never_meet() {
+    let (_, token) = STACK.new_application();
+    let colon_token = format!("{token}:y");
+    STACK.sql(&format!(
+        "INSERT INTO chat_applications (name, token, chats_count, created_at, updated_at) \
+         VALUES ('colon', '{colon_token}', 0, NOW(6), NOW(6))"
+    ));
+    let other_id: i64 = STACK.sql(&format!(
+        "SELECT id FROM chat_applications WHERE token = '{colon_token}'"
+    ))[0][0]
+        .parse()
+        .unwrap();
+    let post = |token: &str, key: &str| {
+        client::request(
+            STACK.host.addr,
+            "POST",
+            &format!("/api/v1/chat_applications/{token}/chats"),
+            &[("Idempotency-Key", key)],
+            None,
+        )
+    };
+    let first = post(&token, "y:k");
+    assert_eq!(first.status, 201);
+    let second = post(&colon_token, "k");
+    assert_eq!(second.status, 201);
+    assert_eq!(second.header("idempotent-replayed"), None, "not a replay");
+    assert_eq!(jobs_for("CreateChatJob", other_id).len(), 1);
+    assert_eq!(
+        STACK
+            .redis()
+            .get_int(&format!("chat_app:{other_id}:chat_counter")),
+        Some(1)
     );
 }
