@@ -36,9 +36,11 @@ fn mysql_status(stack: &Stack) -> (i64, i64) {
     (get("Connections"), get("Questions"))
 }
 
-/// Every command Redis receives while `during` runs, as `(source, command)`; the source
-/// is `lua` for commands a script runs.
-fn monitor(during: impl FnOnce()) -> Vec<(String, String)> {
+/// Every command Redis receives while `during` runs from clients that use database `db`
+/// (with the `SELECT` that took them there), as `(source, command)`; the source is `lua`
+/// for commands a script runs. Clients of other databases (other tests' workers) are
+/// left out: MONITOR shows the whole server.
+fn monitor(db: u8, during: impl FnOnce()) -> Vec<(String, String)> {
     let mut stream = TcpStream::connect("127.0.0.1:6379").unwrap();
     stream.write_all(b"MONITOR\r\n").unwrap();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
@@ -58,15 +60,25 @@ fn monitor(during: impl FnOnce()) -> Vec<(String, String)> {
     std::thread::sleep(Duration::from_millis(300));
     let _ = stream.shutdown(std::net::Shutdown::Both);
     let _ = reading.join();
-    rx.try_iter()
+    let seen: Vec<(String, String, String)> = rx
+        .try_iter()
         .filter_map(|line| {
             // +1700000000.123456 [3 127.0.0.1:50000] "EVALSHA" "..." ...
             let (_, rest) = line.split_once(" [")?;
-            let (source, command) = rest.split_once("] ")?;
-            let source = source.split(' ').nth(1).unwrap_or(source).to_owned();
+            let (at, command) = rest.split_once("] ")?;
+            let (in_db, source) = at.split_once(' ')?;
             let name = command.split('"').nth(1)?.to_ascii_uppercase();
-            Some((source, name))
+            Some((in_db.to_owned(), source.to_owned(), name))
         })
+        .collect();
+    let ours: std::collections::HashSet<&str> = seen
+        .iter()
+        .filter(|(in_db, _, _)| *in_db == db.to_string())
+        .map(|(_, source, _)| source.as_str())
+        .collect();
+    seen.iter()
+        .filter(|(_, source, _)| ours.contains(source.as_str()))
+        .map(|(_, source, name)| (source.clone(), name.clone()))
         .collect()
 }
 
@@ -84,7 +96,7 @@ fn cost(
 
     let connections_before = redis_stat(stack, "total_connections_received");
     let (mysql_c_before, mysql_q_before) = mysql_status(stack);
-    let commands = monitor(|| {
+    let commands = monitor(stack.redis_db, || {
         for _ in 0..REQUESTS {
             assert_eq!(request().status, 201);
         }
