@@ -6,7 +6,9 @@
 //!
 //! The fuzzer reaches the 201 paths through the README's demo application, which these
 //! tests create with persisted chats 1 to 3, and the real Rails worker stores what it
-//! queues: every number a 201 handed out must become a row, with no failed job.
+//! queues: every number a 201 handed out must become a row, with no failed job. Two
+//! shorter runs cover the settings that add statuses: a rate limit (429) and an API key
+//! the fuzzer does not know (401); neither may take a number it did not answer 201 for.
 
 mod support;
 
@@ -194,6 +196,46 @@ fn every_response_matches_the_description_and_every_201_is_persisted() {
     }
     assert_eq!(stack.redis().queue_len(), 0, "the queue is drained");
     assert_eq!(failed_jobs(&stack), (0, 0, 0), "no retries, no dead jobs");
+}
+
+#[test]
+fn over_the_rate_limit_a_post_is_429_and_takes_nothing() {
+    let _turn = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    // One number per token and second: the fuzzer sends many more, so most of its
+    // well-formed POSTs for the demo application meet the limit.
+    let stack = Stack::start_with("openapi", 6, &[("rate_limit_per_second", "1")]);
+    let app_id = demo_application(&stack);
+
+    let summary = fuzz(
+        &stack,
+        None,
+        &["--include-method=POST", "--max-examples=20"],
+    );
+
+    let limited: u64 = [CREATE_CHAT, CREATE_MESSAGE]
+        .iter()
+        .map(|operation| count(&summary, operation, |o| o == "429 Rate limit exceeded"))
+        .sum();
+    assert!(limited >= 20, "{limited} answers 429");
+    // No worker runs: every number taken is still queued, one job per fresh 201.
+    let chats = count(&summary, CREATE_CHAT, |o| o == "201") as i64;
+    let messages = count(&summary, CREATE_MESSAGE, |o| o == "201") as i64;
+    let mut redis = stack.redis();
+    assert_eq!(
+        redis.get_int(&format!("chat_app:{app_id}:chat_counter")),
+        Some(PERSISTED_CHATS + chats)
+    );
+    let message_counters: Vec<String> = redis.cmd(&["KEYS", "chat:*:message_counter"]);
+    let taken: i64 = message_counters
+        .iter()
+        .map(|key| redis.get_int(key).unwrap())
+        .sum();
+    assert_eq!(taken, messages, "message numbers taken");
+    assert_eq!(
+        redis.queue_len() as i64,
+        chats + messages,
+        "one job per 201"
+    );
 }
 
 #[test]
