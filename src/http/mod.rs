@@ -32,7 +32,6 @@ pub async fn serve(request: IncomingRequest, response_out: ResponseOutparam) {
     let path = request.path_with_query().unwrap_or_default();
     let matched = routes::route(&method, &path);
 
-    let access = Access::load(|name| spin_sdk::variables::get(name).ok());
     let headers = Headers::read(&request);
     let request_id = RequestId::from_header(headers.request_id.as_deref());
     let origin = access::allow_origin(headers.origin.as_deref(), |name| {
@@ -45,10 +44,13 @@ pub async fn serve(request: IncomingRequest, response_out: ResponseOutparam) {
         Ok(endpoint @ (Endpoint::Preflight | Endpoint::Health | Endpoint::Ready)) => {
             handle(endpoint, request, &headers).await
         }
-        Ok(endpoint) => match access.authorize(headers.authorization.as_deref()) {
-            Ok(()) => handle(endpoint, request, &headers).await,
-            Err(error) => Err(error),
-        },
+        Ok(endpoint) => {
+            let access = Access::load(|name| spin_sdk::variables::get(name).ok());
+            match access.authorize(headers.authorization.as_deref()) {
+                Ok(()) => handle(endpoint, request, &headers).await,
+                Err(error) => Err(error),
+            }
+        }
         Err(error) => Err(error),
     };
     let mut reply = outcome.unwrap_or_else(|error| Reply::error(&error));
