@@ -1,0 +1,404 @@
+"""Checks the SpinKube manifests in deploy/ against what the cluster and the app need.
+
+    target/py/bin/python tests/deploy/check_manifests.py      (run by tests/manifests.rs)
+
+(a) Every SpinApp is validated against the openAPIV3Schema of SpinKube's SpinApp CRD,
+    with unknown fields rejected as `kubectl apply` (strict field validation) rejects them.
+(b) What the deployment depends on: the containerd-shim-spin executor; replicas or an
+    autoscaler that targets the app's Deployment; CPU and memory limits and requests;
+    every spin.toml variable that is secret, has no default, or defaults to this machine
+    (127.0.0.1 inside a pod is the pod) comes from a Secret; no variable spin.toml does not
+    declare; liveness and readiness probes on distinct paths that spin.toml routes
+    explicitly (not only through the catch-all); SpinApps of the same name stay identical
+    apart from how they scale.
+
+Before checking the real manifests it checks broken copies of them, each of which must be
+rejected for its own reason, so a checker that accepts everything cannot pass.
+
+The CRD is read from shared/spinkube/ beside the repository (CI), or beside one of its
+parent folders (a git worktree nested below the checkout); SPINKUBE_CRD overrides it.
+"""
+
+import copy
+import os
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+MANIFEST = ROOT / "spin.toml"
+CRD_NAME = "core.spinkube.dev_spinapps.yaml"
+EXECUTOR = "containerd-shim-spin"
+SPINAPP_API = "core.spinkube.dev/v1alpha1"
+# Defaults that only make sense on a developer machine.
+LOOPBACK = re.compile(r"(127\.0\.0\.1|localhost|\[::1\])")
+
+
+def find_crd():
+    override = os.environ.get("SPINKUBE_CRD")
+    if override:
+        candidates = [Path(override)]
+    else:
+        candidates = [d.parent / "shared" / "spinkube" / CRD_NAME for d in [ROOT, *ROOT.parents]]
+    for path in candidates:
+        if path.is_file():
+            return path
+    tried = "\n  ".join(str(p) for p in candidates)
+    sys.exit(
+        f"check_manifests: SpinKube's SpinApp CRD ({CRD_NAME}) was not found; tried:\n  {tried}\n"
+        "It belongs in shared/spinkube/ beside the repository (set SPINKUBE_CRD to use another copy)."
+    )
+
+
+def strict(schema):
+    """The CRD schema with unknown fields refused wherever the CRD lists the fields."""
+    if isinstance(schema, dict):
+        schema = {k: strict(v) for k, v in schema.items()}
+        if (
+            schema.get("type") == "object"
+            and "properties" in schema
+            and "additionalProperties" not in schema
+            and not schema.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            schema["additionalProperties"] = False
+        return schema
+    if isinstance(schema, list):
+        return [strict(v) for v in schema]
+    return schema
+
+
+def load_spinapp_schema(crd_path):
+    crd = yaml.safe_load(crd_path.read_text())
+    versions = [v for v in crd["spec"]["versions"] if v["name"] == SPINAPP_API.split("/")[1]]
+    if not versions:
+        sys.exit(f"check_manifests: {crd_path} has no {SPINAPP_API} version")
+    return strict(versions[0]["schema"]["openAPIV3Schema"])
+
+
+def load_documents():
+    """(file relative to deploy/, document) for every YAML document under deploy/."""
+    docs = []
+    for path in sorted(DEPLOY.rglob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc is not None:
+                docs.append((str(path.relative_to(DEPLOY)), doc))
+    return docs
+
+
+def load_spin_manifest():
+    manifest = tomllib.loads(MANIFEST.read_text())
+    routes = [t["route"] for t in manifest.get("trigger", {}).get("http", [])]
+    return manifest.get("variables", {}), routes
+
+
+# --- quantities ------------------------------------------------------------------------
+
+SUFFIX = {
+    "": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+}
+
+
+def quantity(value):
+    m = re.fullmatch(r"([0-9.]+)([a-zA-Z]*)", str(value))
+    if not m or m.group(2) not in SUFFIX:
+        raise ValueError(f"unsupported quantity {value!r}")
+    return float(m.group(1)) * SUFFIX[m.group(2)]
+
+
+# --- the checks ------------------------------------------------------------------------
+
+
+def check(docs, schema, variables, routes):
+    """Every problem found, as `file: message` lines; empty when all is well."""
+    errors = []
+    spinapps = [(f, d) for f, d in docs if d.get("kind") == "SpinApp"]
+    secrets = {d["metadata"]["name"]: (f, d) for f, d in docs if d.get("kind") == "Secret"}
+    scalers = [
+        (f, d)
+        for f, d in docs
+        if d.get("kind") in ("HorizontalPodAutoscaler", "ScaledObject")
+    ]
+    if not spinapps:
+        errors.append("deploy/: no SpinApp")
+
+    validator = jsonschema.Draft7Validator(schema)
+    for file, app in spinapps:
+        for e in validator.iter_errors(app):
+            where = "/".join(str(p) for p in e.absolute_path) or "(root)"
+            errors.append(f"{file}: schema: {where}: {e.message}")
+        if app.get("apiVersion") != SPINAPP_API:
+            errors.append(f"{file}: apiVersion is {app.get('apiVersion')!r}, not {SPINAPP_API}")
+        spec = app.get("spec") or {}
+        name = (app.get("metadata") or {}).get("name")
+        errors += [f"{file}: {m}" for m in check_spec(spec, variables, routes, secrets)]
+        errors += [
+            f"{file}: {m}"
+            for m in check_scaling(file, name, spec, scalers)
+        ]
+
+    for file, scaler in scalers:
+        errors += [f"{file}: {m}" for m in check_scaler_target(file, scaler, spinapps)]
+
+    # Two variants of one app (fixed size, autoscaled) must not drift apart.
+    by_name = {}
+    for file, app in spinapps:
+        by_name.setdefault(app.get("metadata", {}).get("name"), []).append((file, app))
+    for name, variants in by_name.items():
+        base_file, base = variants[0]
+        for file, other in variants[1:]:
+            if scaling_stripped(base) != scaling_stripped(other):
+                errors.append(
+                    f"{file}: SpinApp {name} differs from {base_file} in more than replicas/enableAutoscaling"
+                )
+    return errors
+
+
+def scaling_stripped(app):
+    app = copy.deepcopy(app)
+    app.get("spec", {}).pop("replicas", None)
+    app.get("spec", {}).pop("enableAutoscaling", None)
+    return app
+
+
+def check_spec(spec, variables, routes, secrets):
+    errors = []
+    if spec.get("executor") != EXECUTOR:
+        errors.append(f"executor is {spec.get('executor')!r}, not {EXECUTOR}")
+
+    resources = spec.get("resources") or {}
+    for kind in ("limits", "requests"):
+        for res in ("cpu", "memory"):
+            if res not in (resources.get(kind) or {}):
+                errors.append(f"resources.{kind}.{res} is not set")
+    for res in ("cpu", "memory"):
+        try:
+            limit = resources.get("limits", {}).get(res)
+            request = resources.get("requests", {}).get(res)
+            if limit is not None and request is not None and quantity(request) > quantity(limit):
+                errors.append(f"resources.requests.{res} ({request}) exceeds the limit ({limit})")
+        except (ValueError, AttributeError) as e:
+            errors.append(f"resources.{res}: {e}")
+
+    bound = {}
+    for v in spec.get("variables") or []:
+        name = v.get("name")
+        if name in bound:
+            errors.append(f"variable {name} is bound twice")
+        bound[name] = v
+        if name not in variables:
+            errors.append(f"variable {name} is not declared in spin.toml")
+        if "value" in v and "valueFrom" in v:
+            errors.append(f"variable {name} has both value and valueFrom")
+        ref = (v.get("valueFrom") or {}).get("secretKeyRef")
+        if ref and ref.get("name") in secrets:
+            secret_file, secret = secrets[ref["name"]]
+            keys = {**(secret.get("data") or {}), **(secret.get("stringData") or {})}
+            if ref.get("key") not in keys:
+                errors.append(
+                    f"variable {name}: Secret {ref['name']} ({secret_file}) has no key {ref.get('key')!r}"
+                )
+    for name, decl in variables.items():
+        needs_secret = (
+            decl.get("secret")
+            or decl.get("required")
+            or "default" not in decl
+            or LOOPBACK.search(str(decl.get("default", "")))
+        )
+        if not needs_secret:
+            continue
+        v = bound.get(name)
+        ref = ((v or {}).get("valueFrom") or {}).get("secretKeyRef")
+        if not ref or not ref.get("name") or not ref.get("key"):
+            why = "secret" if decl.get("secret") else (
+                "required" if "default" not in decl or decl.get("required") else
+                "its default names this machine"
+            )
+            errors.append(f"variable {name} ({why} in spin.toml) is not taken from a Secret (secretKeyRef)")
+
+    checks = spec.get("checks") or {}
+    paths = {}
+    for probe in ("liveness", "readiness"):
+        path = ((checks.get(probe) or {}).get("httpGet") or {}).get("path")
+        if not path:
+            errors.append(f"checks.{probe}.httpGet.path is not set")
+            continue
+        paths[probe] = path
+        if path not in routes:
+            errors.append(
+                f"checks.{probe} path {path} is not a route of spin.toml (routes: {', '.join(routes)})"
+            )
+    if len(paths) == 2 and paths["liveness"] == paths["readiness"]:
+        errors.append("liveness and readiness probe the same path: a backend outage would restart the pods")
+    return errors
+
+
+def check_scaling(file, name, spec, scalers):
+    errors = []
+    autoscaled = spec.get("enableAutoscaling") is True
+    same_dir = [
+        d for f, d in scalers
+        if Path(f).parent == Path(file).parent and target_name(d) == name
+    ]
+    if autoscaled:
+        if "replicas" in spec:
+            errors.append("replicas is set although enableAutoscaling is true (the CRD excludes both)")
+        if not same_dir:
+            errors.append(f"enableAutoscaling is true but no autoscaler beside it targets {name}")
+    else:
+        replicas = spec.get("replicas")
+        if not isinstance(replicas, int) or replicas < 2:
+            errors.append(f"replicas is {replicas!r}: at least 2, so one pod down still serves")
+    return errors
+
+
+def target_name(scaler):
+    return ((scaler.get("spec") or {}).get("scaleTargetRef") or {}).get("name")
+
+
+def check_scaler_target(file, scaler, spinapps):
+    errors = []
+    spec = scaler.get("spec") or {}
+    ref = spec.get("scaleTargetRef") or {}
+    # The operator creates a Deployment named after the SpinApp; the SpinApp itself has
+    # no scale subresource.
+    if ref.get("kind") != "Deployment" or ref.get("apiVersion") != "apps/v1":
+        errors.append(f"scaleTargetRef is {ref.get('apiVersion')}/{ref.get('kind')}, not apps/v1/Deployment")
+    targets = [
+        (f, a) for f, a in spinapps
+        if Path(f).parent == Path(file).parent and (a.get("metadata") or {}).get("name") == ref.get("name")
+    ]
+    if not targets:
+        errors.append(f"scaleTargetRef names {ref.get('name')!r}, no SpinApp beside it")
+        return errors
+    app_spec = targets[0][1].get("spec") or {}
+    if app_spec.get("enableAutoscaling") is not True:
+        errors.append(f"targets SpinApp {ref.get('name')} whose enableAutoscaling is not true")
+    if scaler.get("kind") == "HorizontalPodAutoscaler":
+        low, high = spec.get("minReplicas", 1), spec.get("maxReplicas")
+        if not isinstance(high, int) or not isinstance(low, int) or not 2 <= low <= high:
+            errors.append(f"minReplicas {low!r} / maxReplicas {high!r}: need 2 <= min <= max")
+        for metric in spec.get("metrics") or []:
+            resource = (metric.get("resource") or {}).get("name")
+            target = ((metric.get("resource") or {}).get("target") or {}).get("type")
+            requests = (app_spec.get("resources") or {}).get("requests") or {}
+            if target == "Utilization" and resource not in requests:
+                errors.append(f"{resource} utilization is measured against a request the SpinApp does not set")
+    return errors
+
+
+# --- proof that the checks can fail ----------------------------------------------------
+
+
+def breakages():
+    """(description, expected error fragment, mutation of the document list)."""
+
+    def spinapp(docs, autoscaled=False):
+        for _, d in docs:
+            if d.get("kind") == "SpinApp" and bool(d["spec"].get("enableAutoscaling")) == autoscaled:
+                return d
+        raise AssertionError("the manifests lost a SpinApp variant the self-test needs")
+
+    def hpa(docs):
+        return next(d for _, d in docs if d.get("kind") == "HorizontalPodAutoscaler")
+
+    def variable(docs, name):
+        return next(v for v in spinapp(docs)["spec"]["variables"] if v["name"] == name)
+
+    def set_(path, value, autoscaled=False):
+        def mutate(docs):
+            node = spinapp(docs, autoscaled)
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = value
+        return mutate
+
+    def drop(path, autoscaled=False):
+        def mutate(docs):
+            node = spinapp(docs, autoscaled)
+            for key in path[:-1]:
+                node = node[key]
+            del node[path[-1]]
+        return mutate
+
+    def plain(name, value):
+        def mutate(docs):
+            v = variable(docs, name)
+            v.pop("valueFrom")
+            v["value"] = value
+        return mutate
+
+    def unbind(name):
+        def mutate(docs):
+            app = spinapp(docs)
+            app["spec"]["variables"] = [v for v in app["spec"]["variables"] if v["name"] != name]
+        return mutate
+
+    def retarget(name):
+        def mutate(docs):
+            hpa(docs)["spec"]["scaleTargetRef"]["name"] = name
+        return mutate
+
+    return [
+        ("no executor", "executor is None", drop(["spec", "executor"])),
+        ("another executor", "not containerd-shim-spin", set_(["spec", "executor"], "spintainer")),
+        ("replicas as a string", "schema: spec/replicas", set_(["spec", "replicas"], "3")),
+        ("a misspelt field", "schema: spec", set_(["spec", "replica"], 3)),
+        ("a misspelt probe field", "schema: spec/checks/readiness", set_(["spec", "checks", "readiness", "path"], "/ready")),
+        ("no image", "'image' is a required property", drop(["spec", "image"])),
+        ("one replica", "replicas is 1", set_(["spec", "replicas"], 1)),
+        ("no memory limit", "resources.limits.memory", drop(["spec", "resources", "limits", "memory"])),
+        ("request above limit", "exceeds the limit", set_(["spec", "resources", "requests", "cpu"], "2")),
+        ("mysql_url in the clear", "variable mysql_url (secret", plain("mysql_url", "mysql://root:pw@db:3306/x")),
+        ("api_key not bound", "variable api_key (secret", unbind("api_key")),
+        ("redis_host left at its default", "variable redis_host (its default", unbind("redis_host")),
+        ("an undeclared variable", "not declared in spin.toml", lambda docs: spinapp(docs)["spec"]["variables"].append({"name": "redis_uri", "value": "x"})),
+        ("a Secret key that does not exist", "has no key", lambda docs: variable(docs, "mysql_url")["valueFrom"]["secretKeyRef"].update(key="mysql_dsn")),
+        ("readiness on a path spin.toml does not route", "not a route of spin.toml", set_(["spec", "checks", "readiness", "httpGet", "path"], "/readyz")),
+        ("readiness on the liveness path", "probe the same path", set_(["spec", "checks", "readiness", "httpGet", "path"], "/health")),
+        ("no liveness probe", "checks.liveness.httpGet.path", drop(["spec", "checks", "liveness"])),
+        ("replicas with autoscaling", "replicas is set although", set_(["spec", "replicas"], 3, autoscaled=True)),
+        ("autoscaler aimed elsewhere", "no SpinApp beside it", retarget("chat-service-old")),
+        ("the two variants drifting apart", "differs from", set_(["spec", "resources", "limits", "cpu"], "2", autoscaled=True)),
+    ]
+
+
+def self_test(docs, schema, variables, routes):
+    failures = []
+    for description, expected, mutate in breakages():
+        broken = copy.deepcopy(docs)
+        mutate(broken)
+        errors = check(broken, schema, variables, routes)
+        if not any(expected in e for e in errors):
+            failures.append(f"  {description}: expected an error containing {expected!r}, got {errors}")
+    return failures
+
+
+def main():
+    crd = find_crd()
+    schema = load_spinapp_schema(crd)
+    variables, routes = load_spin_manifest()
+    docs = load_documents()
+
+    failures = self_test(docs, schema, variables, routes)
+    if failures:
+        print("check_manifests: the checker accepted broken manifests:", *failures, sep="\n")
+        return 1
+    print(f"check_manifests: {len(breakages())} broken copies rejected, each for its own reason")
+
+    errors = check(docs, schema, variables, routes)
+    if errors:
+        print("check_manifests: deploy/ has problems:", *("  " + e for e in errors), sep="\n")
+        return 1
+    kinds = ", ".join(f"{f} ({d['kind']})" for f, d in docs)
+    print(f"check_manifests: deploy/ passes against {crd}: {kinds}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
