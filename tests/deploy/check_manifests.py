@@ -11,6 +11,9 @@
     declare; liveness and readiness probes on distinct paths that spin.toml routes
     explicitly (not only through the catch-all); SpinApps of the same name stay identical
     apart from how they scale.
+(c) docker-compose.yml (no Docker on the build machines to run it) parses, and keeps what
+    docs/local.md and docs/operations.md say it does: Redis with an append-only file and
+    no eviction, MariaDB loading the Rails schema, both on the ports the defaults expect.
 
 Before checking the real manifests it checks broken copies of them, each of which must be
 rejected for its own reason, so a checker that accepts everything cannot pass.
@@ -32,6 +35,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 MANIFEST = ROOT / "spin.toml"
+COMPOSE = ROOT / "docker-compose.yml"
 CRD_NAME = "core.spinkube.dev_spinapps.yaml"
 EXECUTOR = "containerd-shim-spin"
 SPINAPP_API = "core.spinkube.dev/v1alpha1"
@@ -292,6 +296,28 @@ def check_scaler_target(file, scaler, spinapps):
     return errors
 
 
+def check_compose(compose):
+    errors = []
+    services = (compose or {}).get("services") or {}
+    redis, mariadb = services.get("redis") or {}, services.get("mariadb") or {}
+    command = " ".join(str(c) for c in redis.get("command") or [])
+    for setting in ("--appendonly yes", "--maxmemory-policy noeviction"):
+        if setting not in command:
+            errors.append(f"docker-compose.yml: redis does not run with {setting}")
+    for name, service, port in (("redis", redis, 6379), ("mariadb", mariadb, 3306)):
+        if not any(str(p).endswith(f":{port}:{port}") for p in service.get("ports") or []):
+            errors.append(f"docker-compose.yml: {name} does not publish {port}")
+    mounts = [str(v).split(":") for v in mariadb.get("volumes") or []]
+    schema = [m for m in mounts if m[0] == "./tests/rails/schema.sql"]
+    if not schema or not schema[0][1].startswith("/docker-entrypoint-initdb.d/"):
+        errors.append("docker-compose.yml: mariadb does not load tests/rails/schema.sql on first start")
+    elif not (ROOT / schema[0][0]).is_file():
+        errors.append(f"docker-compose.yml: {schema[0][0]} does not exist")
+    if (mariadb.get("environment") or {}).get("MARIADB_DATABASE") != "chat_system_development":
+        errors.append("docker-compose.yml: mariadb does not create chat_system_development")
+    return errors
+
+
 # --- proof that the checks can fail ----------------------------------------------------
 
 
@@ -368,12 +394,32 @@ def breakages():
     ]
 
 
-def self_test(docs, schema, variables, routes):
+def compose_breakages():
+    def redis_command(compose):
+        return compose["services"]["redis"]["command"]
+
+    return [
+        ("Redis without its append-only file", "--appendonly yes",
+         lambda c: redis_command(c).__setitem__(redis_command(c).index("--appendonly") + 1, "no")),
+        ("MariaDB without the schema", "does not load tests/rails/schema.sql",
+         lambda c: c["services"]["mariadb"].pop("volumes")),
+        ("MariaDB on another port", "mariadb does not publish 3306",
+         lambda c: c["services"]["mariadb"].__setitem__("ports", ["127.0.0.1:3307:3306"])),
+    ]
+
+
+def self_test(docs, schema, variables, routes, compose):
     failures = []
     for description, expected, mutate in breakages():
         broken = copy.deepcopy(docs)
         mutate(broken)
         errors = check(broken, schema, variables, routes)
+        if not any(expected in e for e in errors):
+            failures.append(f"  {description}: expected an error containing {expected!r}, got {errors}")
+    for description, expected, mutate in compose_breakages():
+        broken = copy.deepcopy(compose)
+        mutate(broken)
+        errors = check_compose(broken)
         if not any(expected in e for e in errors):
             failures.append(f"  {description}: expected an error containing {expected!r}, got {errors}")
     return failures
@@ -384,19 +430,21 @@ def main():
     schema = load_spinapp_schema(crd)
     variables, routes = load_spin_manifest()
     docs = load_documents()
+    compose = yaml.safe_load(COMPOSE.read_text())
 
-    failures = self_test(docs, schema, variables, routes)
+    failures = self_test(docs, schema, variables, routes, compose)
     if failures:
         print("check_manifests: the checker accepted broken manifests:", *failures, sep="\n")
         return 1
-    print(f"check_manifests: {len(breakages())} broken copies rejected, each for its own reason")
+    count = len(breakages()) + len(compose_breakages())
+    print(f"check_manifests: {count} broken copies rejected, each for its own reason")
 
-    errors = check(docs, schema, variables, routes)
+    errors = check(docs, schema, variables, routes) + check_compose(compose)
     if errors:
         print("check_manifests: deploy/ has problems:", *("  " + e for e in errors), sep="\n")
         return 1
     kinds = ", ".join(f"{f} ({d['kind']})" for f, d in docs)
-    print(f"check_manifests: deploy/ passes against {crd}: {kinds}")
+    print(f"check_manifests: deploy/ passes against {crd}: {kinds}; docker-compose.yml too")
     return 0
 
 
