@@ -8,6 +8,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod client;
+pub mod private_redis;
 pub mod worker;
 
 use std::path::{Path, PathBuf};
@@ -185,7 +186,11 @@ fn run(command: &mut Command) -> String {
 pub struct Redis(redis::Connection);
 
 pub fn redis_at(db: u8) -> Redis {
-    let client = redis::Client::open(format!("redis://127.0.0.1:6379/{db}")).unwrap();
+    redis_with_url(&format!("redis://127.0.0.1:6379/{db}"))
+}
+
+pub fn redis_with_url(url: &str) -> Redis {
+    let client = redis::Client::open(url).unwrap();
     Redis(client.get_connection().expect("Redis is running"))
 }
 
