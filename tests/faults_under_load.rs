@@ -7,6 +7,11 @@
 //! once with SIGTERM (its clean shutdown) and once with SIGKILL (a crash), each under its
 //! own chat application. A request whose script ran but whose reply the outage cut off
 //! leaves a row without a 201: allowed (the client was told to retry), and counted.
+//!
+//! The worker fetches as the Rails side's Sidekiq does, with BRPOP: a job Redis pops in
+//! its last moment before it stops is gone from the queue (the pop is in the append-only
+//! file) and its reply never reaches the worker. Such a 201 without a row is reported as
+//! that, apart from Redis losing an acknowledged write or the worker failing a job.
 
 mod support;
 
@@ -24,7 +29,7 @@ use spin_test_host::RunningHost;
 use support::client::{self, Response};
 use support::private_redis::{PrivateRedis, Stop};
 use support::worker::Worker;
-use support::{Stack, serve};
+use support::{Stack, eventually, serve};
 
 const PORT: u16 = 16391;
 const CLIENTS: usize = 8;
@@ -67,8 +72,14 @@ impl Outcome {
     /// The number of a well-formed 201, `None` for anything else.
     fn number(&self) -> Option<i64> {
         let response = self.response.as_ref().filter(|r| r.status == 201)?;
-        response.json()["number"].as_i64()
+        json_of(response)["number"].as_i64()
     }
+}
+
+/// The body as JSON, `null` if it is not: a malformed answer is a finding to report with
+/// the others, not a panic that loses them.
+fn json_of(response: &Response) -> serde_json::Value {
+    serde_json::from_slice(&response.body).unwrap_or_default()
 }
 
 /// A body per request, unique (so a row names the request it came from) and varied in
@@ -174,15 +185,14 @@ fn disallowed(outcome: &Outcome) -> Option<String> {
     let retryable = |text: &str| {
         response.header("retry-after") == Some("1")
             && response.header("content-type") == Some("application/json")
-            && serde_json::from_slice::<serde_json::Value>(&response.body).ok()
-                == Some(json!({"error": text}))
+            && json_of(response) == json!({"error": text})
     };
     let fine = match (response.status, &outcome.op) {
         (201, Op::Chat) => {
-            let body = response.json();
+            let body = json_of(response);
             body["number"].as_i64().is_some_and(|n| n > 0) && body["messages_count"] == 0
         }
-        (201, Op::Message { .. }) => response.json()["number"].as_i64().is_some_and(|n| n > 0),
+        (201, Op::Message { .. }) => json_of(response)["number"].as_i64().is_some_and(|n| n > 0),
         (503, _) => retryable(UNAVAILABLE),
         (409, Op::Message { .. }) => retryable(PENDING),
         _ => false,
@@ -248,7 +258,7 @@ struct Fixture {
     stack: Stack,
     redis: PrivateRedis,
     host: Arc<RunningHost>,
-    _worker: Worker,
+    worker: Worker,
 }
 
 impl Fixture {
@@ -301,13 +311,16 @@ fn performed(log: &Path) -> String {
 
 /// Where the job of a 201 without a row was lost. A number at or below the counter that
 /// survived the restart was handed out by the script that also queued its job, and that
-/// script's effects are in the append-only file all together or not at all; the queue is
-/// empty now, so the job left it. `job` starts the worker's line for it.
-fn lost(number: i64, counter: i64, performed: &str, job: &str) -> String {
+/// script's effects are in the append-only file all together or not at all; if the queue
+/// is empty, the job left it. `job` starts the worker's line for it.
+fn lost(number: i64, counter: i64, queued: usize, performed: &str, job: &str) -> String {
     if number > counter {
         return format!(
             "the counter is {counter} after the restart: Redis lost a write it had acknowledged"
         );
+    }
+    if queued > 0 {
+        return format!("{queued} jobs are still queued: the worker did not take them");
     }
     if performed
         .lines()
@@ -471,6 +484,10 @@ fn phase(fixture: &mut Fixture, how: Stop) -> (Figures, Vec<String>) {
         thread::sleep(Duration::from_millis(200));
     }
     figures.drain = drain_started.elapsed();
+    if !fixture.worker.is_running() {
+        problems.push("the worker exited".to_owned());
+    }
+    let queued = fixture.redis.connect().queue_len();
     // A job run twice (or any late failure) would show up in the retry set shortly after.
     thread::sleep(Duration::from_secs(1));
     let failed = fixture.failed_jobs();
@@ -509,6 +526,7 @@ fn phase(fixture: &mut Fixture, how: Stop) -> (Figures, Vec<String>) {
                 lost(
                     number,
                     last_chat,
+                    queued,
                     &worker_log,
                     &format!("CreateChatJob {app_id}, {number}\n")
                 )
@@ -580,6 +598,7 @@ fn phase(fixture: &mut Fixture, how: Stop) -> (Figures, Vec<String>) {
                         lost(
                             number,
                             last,
+                            queued,
                             &worker_log,
                             &format!("CreateMessageJob {chat_id}, {number}, ")
                         )
@@ -640,12 +659,19 @@ fn every_201_is_one_row_when_redis_stops_under_load() {
             format!("mysql://root@127.0.0.1:3306/{}", stack.database),
         ),
     ]));
-    let worker = Worker::start_with(&redis.url(), &stack);
+    let mut worker = Worker::start_with(&redis.url(), &stack);
+    // Sidekiq exits if Redis is down while it boots, so the first outage must not come
+    // before it is up: it registers in `processes` at its first heartbeat.
+    eventually("the worker to boot", Duration::from_secs(30), || {
+        assert!(worker.is_running(), "the worker exited while booting");
+        let booted: i64 = redis.connect().cmd(&["SCARD", "processes"]);
+        (booted > 0).then_some(())
+    });
     let mut fixture = Fixture {
         stack,
         redis,
         host,
-        _worker: worker,
+        worker,
     };
     let mut problems = Vec::new();
     for how in [Stop::Terminate, Stop::Kill] {

@@ -32,6 +32,11 @@ impl Worker {
         Self { child }
     }
 
+    /// Whether the process is still there: Sidekiq exits at boot if it cannot reach Redis.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Where the worker's output goes, to read when a job failed.
     pub fn log_path(stack: &Stack) -> PathBuf {
         std::env::temp_dir().join(format!("chat-service-worker-{}.log", stack.database))
