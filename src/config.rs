@@ -1,7 +1,7 @@
 //! The component's settings, read from Spin variables on every request.
 //!
-//! Spin gives each request a fresh instance, so there is nothing to cache; reading two
-//! variables is a host call each. The variables are declared in `spin.toml` and set with
+//! Spin gives each request a fresh instance, so there is nothing to cache; reading a
+//! variable is a host call each. The variables are declared in `spin.toml` and set with
 //! `--variable`, `SPIN_VARIABLE_*` or a variables provider (see `runtime-config.toml`).
 
 use crate::error::ApiError;
@@ -10,6 +10,8 @@ use crate::error::ApiError;
 pub struct Config {
     /// `redis://[user:password@]host[:port][/db]` (or `rediss://`).
     pub redis_url: String,
+    /// Requests per second that one application token may number; 0 when unlimited.
+    pub rate_limit_per_second: u32,
     variables: Box<Variables>,
 }
 
@@ -28,6 +30,7 @@ impl Config {
     pub fn load(get: impl Fn(&str) -> Option<String> + 'static) -> Result<Self, ApiError> {
         Ok(Self {
             redis_url: redis_url(&require(&get, "redis_url")?),
+            rate_limit_per_second: rate_limit(get("rate_limit_per_second").as_deref())?,
             variables: Box::new(get),
         })
     }
@@ -44,6 +47,19 @@ fn require(get: &impl Fn(&str) -> Option<String>, name: &str) -> Result<String, 
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
         .ok_or_else(|| ApiError::misconfigured(format!("variable {name} is not set")))
+}
+
+/// Off (0) unless set: the Go service had no limit, and a limit that is on by surprise
+/// would turn a busy application's traffic into 429s.
+fn rate_limit(value: Option<&str>) -> Result<u32, ApiError> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(0),
+        Some(text) => text.parse().map_err(|_| {
+            ApiError::misconfigured(format!(
+                "variable rate_limit_per_second is not a whole number of requests: {text:?}"
+            ))
+        }),
+    }
 }
 
 /// Accepts the Go service's `REDIS_URL` form (`host:port`) as well as a URL.
@@ -177,6 +193,22 @@ mod tests {
         ];
         for (dsn, url) in cases {
             assert_eq!(go_dsn_to_url(dsn).as_deref(), Some(url), "{dsn}");
+        }
+    }
+
+    #[test]
+    fn the_rate_limit_is_off_unless_set_to_a_number() {
+        let limit = |value: Option<&str>| {
+            let mut pairs = vec![("redis_url", "redis://r")];
+            pairs.extend(value.map(|v| ("rate_limit_per_second", v)));
+            load(&pairs).map(|config| config.rate_limit_per_second)
+        };
+        assert_eq!(limit(None), Ok(0));
+        assert_eq!(limit(Some("")), Ok(0));
+        assert_eq!(limit(Some("0")), Ok(0));
+        assert_eq!(limit(Some(" 50 ")), Ok(50));
+        for bad in ["-1", "1.5", "ten", "4294967296"] {
+            assert_eq!(limit(Some(bad)).unwrap_err().status(), 500, "{bad}");
         }
     }
 

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-/// Seconds a client should wait before retrying a 503.
+/// Seconds a client should wait before retrying a 503, 409 (chat pending) or 429.
 pub const RETRY_AFTER_SECONDS: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +35,9 @@ pub enum ApiError {
     PayloadTooLarge,
     /// The counter is at the largest number `INT` can hold: nothing more can be numbered.
     NumbersExhausted(Numbered),
+    /// The application's token made more requests this second than `rate_limit_per_second`
+    /// allows. Nothing was taken; the window ends within the second.
+    RateLimited,
     /// Redis or MySQL could not be reached or answered with an error. Nothing was done.
     /// `detail` goes to the log only, never to the client.
     Unavailable {
@@ -94,6 +97,7 @@ impl ApiError {
             Self::ChatPending | Self::NumbersExhausted(_) => 409,
             Self::PayloadTooLarge => 413,
             Self::BlankMessageBody | Self::MessageBodyTooLong | Self::IdempotencyKeyReused => 422,
+            Self::RateLimited => 429,
             Self::Misconfigured { .. } => 500,
             Self::Unavailable { .. } => 503,
         }
@@ -125,6 +129,7 @@ impl ApiError {
             Self::NumbersExhausted(Numbered::Messages) => {
                 "This chat has reached the maximum number of messages"
             }
+            Self::RateLimited => "Rate limit exceeded",
             Self::Misconfigured { .. } => "Service is misconfigured",
             Self::Unavailable { .. } => "Service temporarily unavailable, please retry",
         }
@@ -135,7 +140,7 @@ impl ApiError {
         match self {
             Self::MethodNotAllowed { allow } => vec![("allow", (*allow).to_owned())],
             Self::Unauthorized => vec![("www-authenticate", "Bearer".to_owned())],
-            Self::Unavailable { .. } | Self::ChatPending => {
+            Self::Unavailable { .. } | Self::ChatPending | Self::RateLimited => {
                 vec![("retry-after", RETRY_AFTER_SECONDS.to_string())]
             }
             _ => Vec::new(),

@@ -14,6 +14,7 @@ pub mod job;
 pub mod lookup;
 pub mod numbering;
 pub mod platform;
+pub mod readiness;
 pub mod service;
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};

@@ -129,6 +129,15 @@ impl<'a> Lookup<'a> {
     }
 }
 
+/// Opens a connection and runs a trivial statement, for the readiness check: it proves
+/// the URL, the credentials and the server, without touching the Rails tables.
+pub fn ping(config: &Config) -> Result<(), ApiError> {
+    Connection::open(&config.mysql_url()?)
+        .and_then(|connection| connection.query("SELECT 1", &[]))
+        .map(drop)
+        .map_err(mysql_unavailable)
+}
+
 /// How long to keep retrying while the server is at `max_connections`.
 const BUSY_RETRY_BUDGET: Duration = Duration::from_secs(2);
 

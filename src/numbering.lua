@@ -12,7 +12,8 @@
 --       4 application id, 5 chat id, 6 counter seed (each "" unless just read from MySQL),
 --       7 cache lifetime in seconds, 8 job head, 9 job arguments tail, 10 job tail,
 --       11 the fill lock key of this lookup (see below),
---       12 the client's Idempotency-Key ("" if none), 13 its lifetime in seconds.
+--       12 the client's Idempotency-Key ("" if none), 13 its lifetime in seconds,
+--       14 the token's limit of numbers per second (0: no limit).
 -- Reply (a flat array, as Spin flattens replies):
 --   {0, number, parent id}  issued and queued
 --   {1}                     the application id is not cached: look it up
@@ -20,6 +21,7 @@
 --   {6}                     another request is looking it up: wait briefly, call again
 --   {7, number}             a repeat of an earlier request with the same key: its number
 --   {8}                     the key already answered a different request
+--   {9}                     the token is over its rate limit for this second
 --   {3, parent id}          the counter is missing: read MAX(number) and pass it as seed
 --   {4}                     the counter is at the INT maximum: nothing can be numbered
 --   {5}                     a key holds a value of the wrong type: refuse, change nothing
@@ -56,6 +58,17 @@ if ARGV[12] ~= '' then
     end
     return {8}
   end
+end
+
+-- The optional per-token rate limit: a fixed one-second window on Redis's own clock, so
+-- every Spin instance and node counts in the same window. Only issued numbers count
+-- (the INCR is with the other writes below), so a request that comes back after a
+-- lookup is not counted twice, and unknown tokens count for nothing.
+local rate_key
+local limit = tonumber(ARGV[14])
+if limit > 0 then
+  rate_key = 'chat_service:v1:rate:' .. token .. ':' .. redis.call('TIME')[1]
+  if tonumber(redis.call('GET', rate_key) or '0') >= limit then return {9} end
 end
 
 local app_key = 'chat_service:v1:app:' .. token
@@ -105,5 +118,9 @@ redis.call('SADD', 'queues', 'default')
 redis.call('LPUSH', 'queue:default', ARGV[8] .. '[' .. parent_id .. ',' .. number .. ARGV[9] .. ']' .. ARGV[10])
 if idem_key ~= '' then
   redis.call('SET', idem_key, fingerprint .. '|' .. number, 'EX', ARGV[13])
+end
+if rate_key then
+  redis.call('INCR', rate_key)
+  redis.call('EXPIRE', rate_key, 2)
 end
 return {0, number, tonumber(parent_id)}

@@ -82,6 +82,8 @@ pub enum Reply {
     },
     /// The `Idempotency-Key` already answered a different request.
     KeyReused,
+    /// The token has used up this second's `rate_limit_per_second`: nothing was taken.
+    RateLimited,
 }
 
 impl Reply {
@@ -108,6 +110,7 @@ impl Reply {
             [6] => Self::Wait,
             [7, number] => Self::Replayed { number: *number },
             [8] => Self::KeyReused,
+            [9] => Self::RateLimited,
             _ => return None,
         })
     }
@@ -131,6 +134,7 @@ impl Numbering {
         known: Known,
         job: &JobTemplate,
         idempotency: Option<&IdempotencyKey>,
+        rate_limit_per_second: u32,
     ) -> Result<Reply, ApiError> {
         let text = |s: &str| RedisParameter::Binary(s.as_bytes().to_vec());
         let id = |v: Option<i64>| text(&v.map(|v| v.to_string()).unwrap_or_default());
@@ -153,6 +157,7 @@ impl Numbering {
             text(&subject.fill_key()),
             text(idempotency.map_or("", IdempotencyKey::as_str)),
             RedisParameter::Int64(IDEMPOTENCY_SECONDS),
+            RedisParameter::Int64(rate_limit_per_second.into()),
         ];
         let values = self.eval(&args)?;
         Reply::decode(&values).ok_or_else(|| {
@@ -169,6 +174,14 @@ impl Numbering {
         Ok(value
             .and_then(|bytes| String::from_utf8(bytes).ok()?.parse().ok())
             .unwrap_or(0))
+    }
+
+    /// A round trip to Redis, for the readiness check.
+    pub fn ping(&self) -> Result<(), ApiError> {
+        self.redis
+            .execute("PING", &[])
+            .map(drop)
+            .map_err(redis_unavailable)
     }
 
     /// Gives up the fill lock after a lookup that found nothing to cache (not found, or
@@ -239,9 +252,10 @@ mod tests {
             (ints(&[6]), Some(Reply::Wait)),
             (ints(&[7, 3]), Some(Reply::Replayed { number: 3 })),
             (ints(&[8]), Some(Reply::KeyReused)),
+            (ints(&[9]), Some(Reply::RateLimited)),
             (ints(&[]), None),
             (ints(&[0, 7]), None),
-            (ints(&[9]), None),
+            (ints(&[10]), None),
             (vec![RedisResult::Binary(b"0".to_vec())], None),
         ];
         for (values, expected) in cases {

@@ -153,7 +153,13 @@ fn issue(
     let mut known = Known::default();
     let (mut lookups, mut waits) = (0, 0);
     while lookups < MAX_LOOKUPS && waits < MAX_WAITS {
-        match numbering.issue(subject, known, job, idempotency)? {
+        match numbering.issue(
+            subject,
+            known,
+            job,
+            idempotency,
+            config.rate_limit_per_second,
+        )? {
             Reply::Issued { number, .. } => {
                 return Ok(Issued {
                     number,
@@ -167,6 +173,7 @@ fn issue(
                 });
             }
             Reply::KeyReused => return Err(ApiError::IdempotencyKeyReused),
+            Reply::RateLimited => return Err(ApiError::RateLimited),
             Reply::Exhausted => return Err(ApiError::NumbersExhausted(numbered)),
             Reply::WrongType => {
                 return Err(ApiError::unavailable(

@@ -440,14 +440,7 @@ fn unreachable_redis_is_503_with_retry_after() {
 #[test]
 fn an_outbound_host_not_allowed_is_refused() {
     let (app_id, token) = STACK.new_application();
-    let host = serve(&[
-        ("redis_url", STACK.redis_url()),
-        ("redis_host", "127.0.0.2:6379".to_owned()),
-        (
-            "mysql_url",
-            format!("mysql://root@127.0.0.1:3306/{}", STACK.database),
-        ),
-    ]);
+    let host = STACK.another_host(&[("redis_host", "127.0.0.2:6379")]);
     let response = client::request(
         host.addr,
         "POST",
@@ -539,10 +532,9 @@ fn a_failed_enqueue_takes_no_number() {
 /// needs it answers 503, never 404, and takes nothing.
 #[test]
 fn unreachable_mysql_is_503_not_404() {
-    let host = serve(&[
-        ("redis_url", STACK.redis_url()),
-        ("mysql_url", "mysql://root:hunter2@127.0.0.1:1/x".to_owned()),
-        ("mysql_host", "127.0.0.1:1".to_owned()),
+    let host = STACK.another_host(&[
+        ("mysql_url", "mysql://root:hunter2@127.0.0.1:1/x"),
+        ("mysql_host", "127.0.0.1:1"),
     ]);
     let (app_id, token) = STACK.new_application();
     let path = format!("/api/v1/chat_applications/{token}/chats");
@@ -689,10 +681,9 @@ fn cached_lookups_survive_a_mysql_outage() {
     assert_eq!(STACK.create_message(&token, 1, "warm").status, 201);
 
     // The same Redis, and a MySQL that cannot be reached.
-    let host = serve(&[
-        ("redis_url", STACK.redis_url()),
-        ("mysql_url", "mysql://root@127.0.0.1:1/x".to_owned()),
-        ("mysql_host", "127.0.0.1:1".to_owned()),
+    let host = STACK.another_host(&[
+        ("mysql_url", "mysql://root@127.0.0.1:1/x"),
+        ("mysql_host", "127.0.0.1:1"),
     ]);
     let post = |path: String, body: Option<&str>| {
         client::request(host.addr, "POST", &path, &[], body.map(str::as_bytes))
@@ -724,14 +715,7 @@ fn cached_lookups_survive_a_mysql_outage() {
 #[test]
 fn a_configured_api_key_is_required() {
     let (app_id, token) = STACK.new_application();
-    let host = serve(&[
-        ("redis_url", STACK.redis_url()),
-        (
-            "mysql_url",
-            format!("mysql://root@127.0.0.1:3306/{}", STACK.database),
-        ),
-        ("api_key", "s3cret-key".to_owned()),
-    ]);
+    let host = STACK.another_host(&[("api_key", "s3cret-key")]);
     let chats = format!("/api/v1/chat_applications/{token}/chats");
     for authorization in [None, Some("Bearer wrong"), Some("s3cret-key")] {
         let headers: Vec<(&str, &str)> = authorization
@@ -769,17 +753,10 @@ fn a_configured_api_key_is_required() {
 /// origin is echoed and any other gets no `Access-Control-Allow-Origin` at all.
 #[test]
 fn cors_allowed_origins_can_be_restricted() {
-    let host = serve(&[
-        ("redis_url", STACK.redis_url()),
-        (
-            "mysql_url",
-            format!("mysql://root@127.0.0.1:3306/{}", STACK.database),
-        ),
-        (
-            "cors_allowed_origins",
-            "https://app.example, https://admin.example".to_owned(),
-        ),
-    ]);
+    let host = STACK.another_host(&[(
+        "cors_allowed_origins",
+        "https://app.example, https://admin.example",
+    )]);
     let request = |origin: &str| {
         client::request(host.addr, "OPTIONS", "/health", &[("Origin", origin)], None)
     };
@@ -801,4 +778,176 @@ fn cors_allowed_origins_can_be_restricted() {
         None,
     );
     assert_eq!(default.header("access-control-allow-origin"), Some("*"));
+}
+
+/// Every response carries `X-Request-Id`: the client's own when it sent a usable one,
+/// else a fresh 32-hex id, so a client's report can be matched with the log line.
+#[test]
+fn every_response_carries_a_request_id() {
+    let (_, token) = STACK.new_application();
+    let chats = format!("/api/v1/chat_applications/{token}/chats");
+    let fresh = |response: &Response| {
+        let id = response
+            .header("x-request-id")
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(id.len(), 32, "{id}");
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        id
+    };
+    let first = fresh(&client::request(
+        STACK.host.addr,
+        "GET",
+        "/health",
+        &[],
+        None,
+    ));
+    let second = fresh(&client::request(STACK.host.addr, "POST", &chats, &[], None));
+    assert_ne!(first, second);
+    fresh(&client::request(
+        STACK.host.addr,
+        "GET",
+        "/nowhere",
+        &[],
+        None,
+    ));
+
+    for (method, path) in [
+        ("POST", chats.as_str()),
+        ("GET", "/nowhere"),
+        ("OPTIONS", "/health"),
+    ] {
+        let sent = [("X-Request-Id", "req-7f3c9a52/edge")];
+        let response = client::request(STACK.host.addr, method, path, &sent, None);
+        assert_eq!(
+            response.header("x-request-id"),
+            Some("req-7f3c9a52/edge"),
+            "{method} {path}"
+        );
+    }
+    // Not visible ASCII, or too long: replaced rather than echoed into headers and logs.
+    let long = "x".repeat(129);
+    for unusable in ["two words", long.as_str()] {
+        let sent = [("X-Request-Id", unusable)];
+        fresh(&client::request(
+            STACK.host.addr,
+            "GET",
+            "/health",
+            &sent,
+            None,
+        ));
+    }
+}
+
+/// `/ready` opens Redis and MySQL as a request would; `/health` touches neither. A
+/// failed check is 503 with Retry-After, names the backend, and leaks no URL or secret.
+#[test]
+fn readiness_checks_redis_and_mysql() {
+    let response = client::request(STACK.host.addr, "GET", "/ready", &[], None);
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.json(),
+        json!({"status": "ready", "checks": {"redis": "ok", "mysql": "ok"}})
+    );
+    assert_json_with_cors(&response);
+
+    let no_mysql = STACK.another_host(&[
+        ("mysql_url", "mysql://root:hunter2@127.0.0.1:1/x"),
+        ("mysql_host", "127.0.0.1:1"),
+    ]);
+    let no_redis = STACK.another_host(&[
+        ("redis_url", "redis://:hunter2@127.0.0.1:1/0"),
+        ("redis_host", "127.0.0.1:1"),
+    ]);
+    for (host, checks) in [
+        (&no_mysql, json!({"redis": "ok", "mysql": "unavailable"})),
+        (&no_redis, json!({"redis": "unavailable", "mysql": "ok"})),
+    ] {
+        let response = client::request(host.addr, "GET", "/ready", &[], None);
+        assert_eq!(response.status, 503);
+        assert_eq!(
+            response.json(),
+            json!({"status": "unavailable", "checks": checks})
+        );
+        assert_eq!(response.header("retry-after"), Some("1"));
+        assert_json_with_cors(&response);
+        assert!(!String::from_utf8_lossy(&response.body).contains("hunter2"));
+        // Liveness does not depend on the backends.
+        assert_eq!(
+            client::request(host.addr, "GET", "/health", &[], None).status,
+            200
+        );
+    }
+}
+
+/// The optional per-token rate limit (off everywhere else): over the limit, 429 with
+/// Retry-After, and nothing taken or queued; other tokens are not affected, and the
+/// token is served again in the next second.
+#[test]
+fn the_rate_limit_is_per_token_and_a_429_takes_nothing() {
+    const LIMIT: usize = 5;
+    const SENT: usize = 20;
+    let host = STACK.another_host(&[("rate_limit_per_second", "5")]);
+    let (app_id, token) = STACK.new_application();
+    STACK.insert_chat(app_id, 1);
+    let chats = format!("/api/v1/chat_applications/{token}/chats");
+    let messages = format!("/api/v1/chat_applications/{token}/chats/1/messages");
+    let body = br#"{"message":{"body":"hi"}}"#;
+
+    let (mut created, mut limited) = (0, 0);
+    for i in 0..SENT {
+        // Chats and messages count against the same per-token limit.
+        let response = if i % 2 == 0 {
+            client::request(host.addr, "POST", &chats, &[], None)
+        } else {
+            client::request(host.addr, "POST", &messages, &[], Some(body))
+        };
+        match response.status {
+            201 => created += 1,
+            429 => {
+                limited += 1;
+                assert_eq!(response.error(), "Rate limit exceeded");
+                assert_eq!(response.header("retry-after"), Some("1"));
+                assert_json_with_cors(&response);
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    // The window is one second of Redis's clock; a burst this short spans at most two.
+    assert!((LIMIT..=2 * LIMIT).contains(&created), "{created} created");
+    assert_eq!(created + limited, SENT);
+    let chat_counter = STACK
+        .redis()
+        .get_int(&format!("chat_app:{app_id}:chat_counter"));
+    let chat_id: i64 = STACK.sql(&format!(
+        "SELECT id FROM chats WHERE chat_application_id = {app_id}"
+    ))[0][0]
+        .parse()
+        .unwrap();
+    let message_counter = STACK
+        .redis()
+        .get_int(&format!("chat:{chat_id}:message_counter"));
+    let taken = chat_counter.unwrap_or(1) - 1 + message_counter.unwrap_or(0);
+    assert_eq!(taken as usize, created, "numbers taken");
+    let queued =
+        jobs_for("CreateChatJob", app_id).len() + jobs_for("CreateMessageJob", chat_id).len();
+    assert_eq!(queued, created, "jobs queued");
+
+    let (_, other) = STACK.new_application();
+    let response = client::request(
+        host.addr,
+        "POST",
+        &format!("/api/v1/chat_applications/{other}/chats"),
+        &[],
+        None,
+    );
+    assert_eq!(response.status, 201, "another token has its own limit");
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    assert_eq!(
+        client::request(host.addr, "POST", &chats, &[], None).status,
+        201
+    );
 }

@@ -5,20 +5,23 @@
 
 mod access;
 mod request;
+mod request_id;
 mod response;
 mod routes;
 
 use futures::StreamExt;
-use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
+use spin_sdk::http::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use std::time::Duration;
 
 use crate::config::Config;
 use crate::domain::{IdempotencyKey, MessageBody};
 use crate::error::ApiError;
 use crate::platform;
+use crate::readiness::Readiness;
 use crate::service;
 use access::Access;
 use request::MAX_REQUEST_BYTES;
+use request_id::RequestId;
 use response::Reply;
 use routes::Endpoint;
 
@@ -31,14 +34,15 @@ pub async fn serve(request: IncomingRequest, response_out: ResponseOutparam) {
 
     let access = Access::load(|name| spin_sdk::variables::get(name).ok());
     let headers = Headers::read(&request);
+    let request_id = RequestId::from_header(headers.request_id.as_deref());
     let origin = access::allow_origin(headers.origin.as_deref(), |name| {
         spin_sdk::variables::get(name).ok()
     });
 
     let outcome = match matched.endpoint {
-        // The preflight and the liveness check stay open: browsers send no credentials
-        // on a preflight, and probes carry none.
-        Ok(endpoint @ (Endpoint::Preflight | Endpoint::Health)) => {
+        // The preflight and the probes stay open: browsers send no credentials on a
+        // preflight, and orchestrators' probes carry none.
+        Ok(endpoint @ (Endpoint::Preflight | Endpoint::Health | Endpoint::Ready)) => {
             handle(endpoint, request, &headers).await
         }
         Ok(endpoint) => match access.authorize(headers.authorization.as_deref()) {
@@ -47,26 +51,26 @@ pub async fn serve(request: IncomingRequest, response_out: ResponseOutparam) {
         },
         Err(error) => Err(error),
     };
-    let mut reply = match &outcome {
-        Ok(reply) => reply.clone(),
-        Err(error) => Reply::error(error),
-    };
+    let mut reply = outcome.unwrap_or_else(|error| Reply::error(&error));
     reply.allow_origin(origin);
-    let status = reply.status;
+    reply.request_id(request_id.as_str());
+    let (status, detail) = (reply.status, reply.detail.take());
     write(response_out, reply).await;
-    log(
-        &method,
-        matched.route,
+    log(&Logged {
+        method: &method,
+        route: matched.route,
         status,
         started,
-        outcome.err().as_ref(),
-    );
+        request_id: &request_id,
+        detail,
+    });
 }
 
 /// The request headers the service reads, copied out in one pass: each look-up is a host
 /// call, and the headers resource is a child of the request that must be gone before
 /// the request body is consumed.
 struct Headers {
+    request_id: Option<Vec<u8>>,
     origin: Option<Vec<u8>>,
     authorization: Option<Vec<u8>>,
     idempotency_key: Option<Vec<u8>>,
@@ -76,6 +80,7 @@ struct Headers {
 impl Headers {
     fn read(request: &IncomingRequest) -> Self {
         let mut headers = Self {
+            request_id: None,
             origin: None,
             authorization: None,
             idempotency_key: None,
@@ -84,6 +89,7 @@ impl Headers {
         // One `entries` call rather than a `get` per name: the host lower-cases names.
         for (name, value) in request.headers().entries() {
             let slot = match name.as_str() {
+                "x-request-id" => &mut headers.request_id,
                 "origin" => &mut headers.origin,
                 "authorization" => &mut headers.authorization,
                 "idempotency-key" => &mut headers.idempotency_key,
@@ -103,6 +109,7 @@ async fn handle(
 ) -> Result<Reply, ApiError> {
     match endpoint {
         Endpoint::Health => Ok(Reply::health()),
+        Endpoint::Ready => Ok(Reply::ready(&Readiness::check(&config()?))),
         Endpoint::Preflight => Ok(Reply::preflight()),
         Endpoint::CreateChat { token } => {
             let key = IdempotencyKey::parse(headers.idempotency_key.as_deref())?;
@@ -145,16 +152,19 @@ async fn read_message(
     request::parse_message(&bytes)
 }
 
+/// The largest body written before the response is handed to the host. The host buffers
+/// a body written that early in a small queue, and the service's JSON replies are a few
+/// hundred bytes at most; anything larger is streamed after handing over instead.
+const PREWRITTEN_BODY_MAX: usize = 4096;
+
 async fn write(response_out: ResponseOutparam, reply: Reply) {
     let mut headers: Vec<(String, Vec<u8>)> = reply
         .headers
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value.into_bytes()))
         .collect();
-    // A declared length lets the host send the body as it is instead of chunked: no
-    // separate zero-length terminator write, which Nagle would otherwise hold back until
-    // the client's delayed ACK (~40 ms) on a connection that sends one request at a time.
-    // (A 204 must not carry one: RFC 9110, 8.6.)
+    // A declared length lets the host send the body as it is instead of chunked, with no
+    // separate terminator write. (A 204 must not carry one: RFC 9110, 8.6.)
     if reply.status != 204 {
         headers.push((
             "content-length".to_owned(),
@@ -167,21 +177,50 @@ async fn write(response_out: ResponseOutparam, reply: Reply) {
     };
     let response = OutgoingResponse::new(fields);
     let _ = response.set_status_code(reply.status);
-    // A client that hung up cannot be answered; there is nothing else to do.
-    let _ = response_out.set_with_body(response, reply.body).await;
+    if reply.body.len() > PREWRITTEN_BODY_MAX {
+        // A client that hung up cannot be answered; there is nothing else to do.
+        let _ = response_out.set_with_body(response, reply.body).await;
+        return;
+    }
+    // The whole body is written and finished before the response is handed over, so the
+    // host's HTTP server finds headers and body ready together and sends them in one
+    // write. Handed over first, the headers can go out alone when the server is busy,
+    // and Nagle then holds the body back until the client's delayed ACK: a 40 ms stall
+    // on a connection that sends one request at a time (Spin, like the test host, does
+    // not set TCP_NODELAY).
+    if let Ok(body) = response.body() {
+        if let Ok(stream) = body.write() {
+            let _ = stream.blocking_write_and_flush(&reply.body);
+        }
+        let _ = OutgoingBody::finish(body, None);
+    }
+    response_out.set(response);
+}
+
+/// What the log line of a request says.
+struct Logged<'a> {
+    method: &'a str,
+    route: &'static str,
+    status: u16,
+    started: Duration,
+    request_id: &'a RequestId,
+    /// The cause of a server-side failure (a 5xx, a failed readiness check).
+    detail: Option<String>,
 }
 
 /// One line per request on stderr, as JSON: method, route template (never the token),
-/// status and duration; for a 5xx, the cause. Never a message body or a secret.
-fn log(method: &str, route: &str, status: u16, started: Duration, error: Option<&ApiError>) {
+/// status, duration and request id; for a server-side failure, the cause. Never a
+/// message body or a secret.
+fn log(logged: &Logged<'_>) {
     let mut line = serde_json::json!({
-        "method": method,
-        "route": route,
-        "status": status,
-        "duration_ms": ((platform::monotonic() - started).as_secs_f64() * 1e6).round() / 1000.0,
+        "method": logged.method,
+        "route": logged.route,
+        "status": logged.status,
+        "duration_ms": ((platform::monotonic() - logged.started).as_secs_f64() * 1e6).round() / 1000.0,
+        "request_id": logged.request_id.as_str(),
     });
-    if let Some(detail) = error.and_then(ApiError::log_detail) {
-        line["error"] = detail.into();
+    if let Some(detail) = &logged.detail {
+        line["error"] = detail.as_str().into();
     }
     platform::log_line(&line.to_string());
 }

@@ -2,7 +2,8 @@
 
 use serde_json::json;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, RETRY_AFTER_SECONDS};
+use crate::readiness::Readiness;
 use crate::service::Issued;
 
 /// The CORS headers the Go service sent on every response; browsers in the Rails app's
@@ -26,6 +27,8 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
+    /// Why a request failed on the server's side, for the log line only.
+    pub detail: Option<String>,
 }
 
 impl Reply {
@@ -35,6 +38,25 @@ impl Reply {
 
     pub fn health() -> Self {
         Self::json(200, json!({"status": "healthy"}))
+    }
+
+    /// 200 when Redis and MySQL both answered, else 503 with `Retry-After`; the body says
+    /// which one failed, never why (the cause may name hosts; it goes to the log).
+    pub fn ready(readiness: &Readiness) -> Self {
+        let state = |check: &Result<(), ApiError>| match check {
+            Ok(()) => "ok",
+            Err(_) => "unavailable",
+        };
+        let checks = json!({"redis": state(&readiness.redis), "mysql": state(&readiness.mysql)});
+        if readiness.is_ready() {
+            return Self::json(200, json!({"status": "ready", "checks": checks}));
+        }
+        let mut reply = Self::json(503, json!({"status": "unavailable", "checks": checks}));
+        reply
+            .headers
+            .push(("retry-after", RETRY_AFTER_SECONDS.to_string()));
+        reply.detail = readiness.failures();
+        reply
     }
 
     pub fn preflight() -> Self {
@@ -63,7 +85,13 @@ impl Reply {
     pub fn error(error: &ApiError) -> Self {
         let mut reply = Self::json(error.status(), json!({"error": error.message()}));
         reply.headers.extend(error.extra_headers());
+        reply.detail = error.log_detail();
         reply
+    }
+
+    /// Echoes the request's id (see `request_id`), on every reply.
+    pub fn request_id(&mut self, id: &str) {
+        self.headers.push(("x-request-id", id.to_owned()));
     }
 
     /// Sets `Access-Control-Allow-Origin` to what the access settings admit for this
@@ -91,6 +119,7 @@ impl Reply {
             status,
             headers,
             body,
+            detail: None,
         }
     }
 }
@@ -136,6 +165,39 @@ mod tests {
                 Some("X-Request-Id, X-Runtime")
             );
         }
+    }
+
+    #[test]
+    fn readiness_names_the_failing_backend_and_keeps_the_cause_for_the_log() {
+        use crate::error::Backend;
+        let ready = Reply::ready(&Readiness {
+            redis: Ok(()),
+            mysql: Ok(()),
+        });
+        assert_eq!(ready.status, 200);
+        assert_eq!(
+            ready.body,
+            br#"{"checks":{"mysql":"ok","redis":"ok"},"status":"ready"}"#
+        );
+        assert_eq!(header(&ready, "retry-after"), None);
+
+        let down = Reply::ready(&Readiness {
+            redis: Ok(()),
+            mysql: Err(ApiError::unavailable(
+                Backend::Mysql,
+                "refused by db.internal",
+            )),
+        });
+        assert_eq!(down.status, 503);
+        assert_eq!(
+            down.body,
+            br#"{"checks":{"mysql":"unavailable","redis":"ok"},"status":"unavailable"}"#
+        );
+        assert_eq!(header(&down, "retry-after"), Some("1"));
+        assert_eq!(
+            down.detail.as_deref(),
+            Some("mysql: refused by db.internal")
+        );
     }
 
     #[test]

@@ -9,12 +9,16 @@ use crate::domain::{ChatNumber, Token};
 use crate::error::ApiError;
 
 pub const HEALTH: &str = "/health";
+pub const READY: &str = "/ready";
 pub const CHATS: &str = "/api/v1/chat_applications/:token/chats";
 pub const MESSAGES: &str = "/api/v1/chat_applications/:token/chats/:number/messages";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
+    /// Liveness: answers without touching anything.
     Health,
+    /// Readiness: checks Redis and MySQL.
+    Ready,
     /// CORS preflight: `OPTIONS` on any path answers 204 with the CORS headers.
     Preflight,
     CreateChat {
@@ -42,6 +46,7 @@ pub fn route(method: &str, path_and_query: &str) -> Matched {
 
     let (route, allow) = match segments.as_slice() {
         ["health"] => (HEALTH, "GET, OPTIONS"),
+        ["ready"] => (READY, "GET, OPTIONS"),
         ["api", "v1", "chat_applications", _, "chats"] => (CHATS, "POST, OPTIONS"),
         ["api", "v1", "chat_applications", _, "chats", _, "messages"] => {
             (MESSAGES, "POST, OPTIONS")
@@ -58,6 +63,7 @@ pub fn route(method: &str, path_and_query: &str) -> Matched {
     let endpoint = match (method, segments.as_slice()) {
         ("OPTIONS", _) => Ok(Endpoint::Preflight),
         ("GET", ["health"]) => Ok(Endpoint::Health),
+        ("GET", ["ready"]) => Ok(Endpoint::Ready),
         ("POST", [_, _, _, token, "chats"]) => {
             Token::parse(token).map(|token| Endpoint::CreateChat { token })
         }
@@ -83,8 +89,9 @@ mod tests {
     }
 
     #[test]
-    fn the_three_endpoints() {
+    fn every_endpoint() {
         assert_eq!(route("GET", "/health").endpoint, Ok(Endpoint::Health));
+        assert_eq!(route("GET", "/ready").endpoint, Ok(Endpoint::Ready));
         assert_eq!(
             route("POST", &format!("/api/v1/chat_applications/{TOKEN}/chats")),
             Matched {
@@ -123,6 +130,7 @@ mod tests {
         let chats = format!("/api/v1/chat_applications/{TOKEN}/chats");
         for (method, path, allow) in [
             ("POST", "/health", "GET, OPTIONS"),
+            ("DELETE", "/ready", "GET, OPTIONS"),
             ("GET", chats.as_str(), "POST, OPTIONS"),
             (
                 "DELETE",

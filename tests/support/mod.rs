@@ -75,6 +75,16 @@ impl Stack {
         redis_at(self.redis_db)
     }
 
+    /// Another host on this stack's Redis and MySQL, with these variables on top: for
+    /// settings that differ from the stack's own host (an API key, a rate limit, a
+    /// backend that cannot be reached).
+    pub fn another_host(&self, variables: &[(&str, &str)]) -> RunningHost {
+        let mysql_url = format!("mysql://root@127.0.0.1:3306/{}", self.database);
+        let mut all = vec![("redis_url", self.redis_url()), ("mysql_url", mysql_url)];
+        all.extend(variables.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        serve(&all)
+    }
+
     pub fn redis_url(&self) -> String {
         format!("redis://127.0.0.1:6379/{}", self.redis_db)
     }

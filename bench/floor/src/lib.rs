@@ -1,29 +1,44 @@
 //! The platform floor for `bench/run`: the least a Spin component that writes Redis
 //! does per request — open one connection (Spin never pools them) and send one
 //! command — answering a small 201 JSON like the chat-service does.
+//!
+//! It answers the way the chat-service does (body written and finished before the
+//! response is handed to the host, with a `Content-Length`), so the comparison measures
+//! the Redis work and not a difference in how the reply is written.
 
-use spin_sdk::http::{Request, Response};
+use spin_sdk::http::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_sdk::redis::Connection;
 
 const KEY: &str = "bench:floor:counter";
 
 #[http_component]
-fn handle(_request: Request) -> Response {
+fn handle(_request: IncomingRequest, response_out: ResponseOutparam) {
     let result = spin_sdk::variables::get("redis_url")
         .map_err(|e| e.to_string())
         .and_then(|url| Connection::open(&url).map_err(|e| e.to_string()))
         .and_then(|redis| redis.incr(KEY).map_err(|e| e.to_string()));
-    match result {
-        Ok(n) => json(201, format!("{{\"number\":{n}}}")),
-        Err(e) => json(503, format!("{{\"error\":{:?}}}", e)),
+    let (status, body) = match result {
+        Ok(n) => (201, format!("{{\"number\":{n}}}")),
+        Err(e) => (503, format!("{{\"error\":{e:?}}}")),
+    };
+    let headers = [
+        ("content-type".to_owned(), b"application/json".to_vec()),
+        (
+            "content-length".to_owned(),
+            body.len().to_string().into_bytes(),
+        ),
+    ];
+    let Ok(fields) = Fields::from_list(&headers) else {
+        return;
+    };
+    let response = OutgoingResponse::new(fields);
+    let _ = response.set_status_code(status);
+    if let Ok(outgoing) = response.body() {
+        if let Ok(stream) = outgoing.write() {
+            let _ = stream.blocking_write_and_flush(body.as_bytes());
+        }
+        let _ = OutgoingBody::finish(outgoing, None);
     }
-}
-
-fn json(status: u16, body: String) -> Response {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json; charset=utf-8")
-        .body(body)
-        .build()
+    response_out.set(response);
 }
