@@ -8,10 +8,24 @@
 //! own chat application. A request whose script ran but whose reply the outage cut off
 //! leaves a row without a 201: allowed (the client was told to retry), and counted.
 //!
-//! The worker fetches as the Rails side's Sidekiq does, with BRPOP: a job Redis pops in
-//! its last moment before it stops is gone from the queue (the pop is in the append-only
-//! file) and its reply never reaches the worker. Such a 201 without a row is reported as
-//! that, apart from Redis losing an acknowledged write or the worker failing a job.
+//! The worker runs during the load, but is stopped (SIGTERM, Sidekiq's own shutdown) just
+//! before each outage and started again once Redis is back. It fetches as the Rails
+//! side's Sidekiq does, with BRPOP (its basic fetch), which removes the job from Redis
+//! before the worker holds it: a job Redis pops in its last moment before it stops is
+//! gone from the queue (the pop is in the append-only file) and its reply never reaches
+//! the worker. Sidekiq documents that loss ("it is lost forever", "Using super_fetch" in
+//! https://github.com/sidekiq/sidekiq/wiki/Reliability), and it happened in about half the
+//! runs that left the worker fetching through the outage. That is the Rails side's
+//! worker, which this service does not choose; this test's subject is the service's
+//! promise, that every 201's number and job are in Redis and survive the outage, and
+//! that promise is checked whole either way. A graceful shutdown fetches nothing more,
+//! and pushes back a job it popped meanwhile, so no fetch is in flight when Redis stops.
+//!
+//! `FAULTS_WORKER_THROUGH_OUTAGE=1` keeps the worker fetching through the outage (the
+//! experiment that found this): everything is checked as usual, except that a number
+//! whose job the diagnosis finds popped by the worker and never started is printed, not
+//! failed on. Apart from that loss, a 201 without a row is reported as where it was lost:
+//! Redis losing an acknowledged write, the worker failing its job, or a job left queued.
 
 mod support;
 
@@ -29,7 +43,7 @@ use spin_test_host::RunningHost;
 use support::client::{self, Response};
 use support::private_redis::{PrivateRedis, Stop};
 use support::worker::Worker;
-use support::{Stack, eventually, serve};
+use support::{Stack, serve_logging_to};
 
 const PORT: u16 = 16391;
 const CLIENTS: usize = 8;
@@ -44,6 +58,12 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 /// The worker stores a row in milliseconds: with the queue empty, this long without a new
 /// row means the missing ones will not come.
 const STALLED: Duration = Duration::from_secs(5);
+
+/// The experiment's switch: the worker fetches through the outage instead of being stopped
+/// across it (see the module's comment).
+fn worker_through_outage() -> bool {
+    std::env::var("FAULTS_WORKER_THROUGH_OUTAGE").as_deref() == Ok("1")
+}
 
 const UNAVAILABLE: &str = "Service temporarily unavailable, please retry";
 const PENDING: &str = "Chat is still being created, please retry";
@@ -218,8 +238,14 @@ struct Figures {
     lost_201s: usize,
     /// Numbers handed out (the counters) that have no row, whatever their request got.
     numbers_without_row: usize,
+    /// Of those, the ones whose job the worker popped from the queue and never started.
+    lost_in_fetch: usize,
     max_503: Duration,
     max_201: Duration,
+    /// How long the worker took to shut down before the outage and to boot after it;
+    /// `None` when it fetched through the outage.
+    worker_stop: Option<Duration>,
+    worker_boot: Option<Duration>,
     drain: Duration,
 }
 
@@ -229,8 +255,9 @@ impl Figures {
             "faults_under_load {how:?}: requests {} | 201 {} ({} chats, {} messages) | \
              503 {} | 409 {} | other {} | rows {} ({} chats, {} messages) | \
              rows without a 201 {} ({} chats, {} messages) | 201s without a row {} | \
-             numbers without a row {} | max 503 latency {} ms | max 201 latency {} ms | \
-             outage {} ms | worker drained in {} ms",
+             numbers without a row {} (lost in the worker's fetch {}) | \
+             max 503 latency {} ms | max 201 latency {} ms | outage {} ms | {} | \
+             worker drained in {} ms",
             self.requests,
             self.created,
             self.created_chats,
@@ -246,9 +273,18 @@ impl Figures {
             self.rows_without_201_messages,
             self.lost_201s,
             self.numbers_without_row,
+            self.lost_in_fetch,
             self.max_503.as_millis(),
             self.max_201.as_millis(),
             OUTAGE.as_millis(),
+            match (self.worker_stop, self.worker_boot) {
+                (Some(stop), Some(boot)) => format!(
+                    "worker stopped for the outage in {} ms, booted after it in {} ms",
+                    stop.as_millis(),
+                    boot.as_millis()
+                ),
+                _ => "worker fetching through the outage".to_owned(),
+            },
             self.drain.as_millis(),
         )
     }
@@ -309,29 +345,74 @@ fn performed(log: &Path) -> String {
     started
 }
 
-/// Where the job of a 201 without a row was lost. A number at or below the counter that
-/// survived the restart was handed out by the script that also queued its job, and that
-/// script's effects are in the append-only file all together or not at all; if the queue
-/// is empty, the job left it. `job` starts the worker's line for it.
-fn lost(number: i64, counter: i64, queued: usize, performed: &str, job: &str) -> String {
+/// Where the job of a number without its row was lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lost {
+    /// The counter came back below the number.
+    AcknowledgedWrite { counter: i64 },
+    /// Jobs are still in the queue.
+    Queued(usize),
+    /// The worker logged that it started the job.
+    InWorker,
+    /// Neither queued nor started: popped by the worker's fetch and never run.
+    InFetch,
+}
+
+impl Lost {
+    fn why(self) -> String {
+        match self {
+            Self::AcknowledgedWrite { counter } => format!(
+                "the counter is {counter} after the restart: Redis lost a write it had \
+                 acknowledged"
+            ),
+            Self::Queued(queued) => {
+                format!("{queued} jobs are still queued: the worker did not take them")
+            }
+            Self::InWorker => {
+                "the worker started its job and stored nothing (see its log)".to_owned()
+            }
+            Self::InFetch => "its number survived in the counter, so its job was queued with \
+                 it; the queue is empty and the worker never started the job: it was taken \
+                 from the queue and lost on its way to the worker (Sidekiq's BRPOP fetch, \
+                 cut off by the stop)"
+                .to_owned(),
+        }
+    }
+}
+
+/// Where the job of a number without a row was lost. A number at or below the counter
+/// that survived the restart was handed out by the script that also queued its job, and
+/// that script's effects are in the append-only file all together or not at all; if the
+/// queue is empty, the job left it. `job` starts the worker's line for it.
+fn lost(number: i64, counter: i64, queued: usize, performed: &str, job: &str) -> Lost {
     if number > counter {
-        return format!(
-            "the counter is {counter} after the restart: Redis lost a write it had acknowledged"
-        );
+        return Lost::AcknowledgedWrite { counter };
     }
     if queued > 0 {
-        return format!("{queued} jobs are still queued: the worker did not take them");
+        return Lost::Queued(queued);
     }
     if performed
         .lines()
         .any(|line| format!("{line}\n").starts_with(job))
     {
-        return "the worker started its job and stored nothing (see its log)".to_owned();
+        return Lost::InWorker;
     }
-    "its number survived in the counter, so its job was queued with it; the queue is \
-     empty and the worker never started the job: it was taken from the queue and lost \
-     on its way to the worker (Sidekiq's BRPOP fetch, cut off by the stop)"
-        .to_owned()
+    Lost::InFetch
+}
+
+/// The numbers of `1..=last` without a row that [`lost`] finds lost in the worker's
+/// fetch; `job` gives the start of the worker's line for a number.
+fn lost_in_fetch(
+    rows: &BTreeSet<i64>,
+    last: i64,
+    queued: usize,
+    performed: &str,
+    job: impl Fn(i64) -> String,
+) -> BTreeSet<i64> {
+    (1..=last)
+        .filter(|n| !rows.contains(n))
+        .filter(|&n| lost(n, last, queued, performed, &job(n)) == Lost::InFetch)
+        .collect()
 }
 
 /// When a request was answered, relative to the stop signal.
@@ -353,20 +434,27 @@ fn unstored(rows: &BTreeSet<i64>, last: i64) -> usize {
 }
 
 /// What is missing from and extra in `got` against `1..=last`, briefly.
-fn gaps(got: &[i64], last: i64) -> Option<String> {
-    let got: BTreeSet<i64> = got.iter().copied().collect();
+fn gaps(got: &BTreeSet<i64>, last: i64) -> Option<String> {
     let expected: BTreeSet<i64> = (1..=last).collect();
-    let missing: Vec<_> = expected.difference(&got).take(10).collect();
+    let missing: Vec<_> = expected.difference(got).take(10).collect();
     let extra: Vec<_> = got.difference(&expected).take(10).collect();
     (!missing.is_empty() || !extra.is_empty())
         .then(|| format!("missing {missing:?}, extra {extra:?}"))
 }
 
+/// What a phase found: its figures, every problem (so a failing run still reports all
+/// of them), and what the experiment reports without failing on it.
+struct Findings {
+    figures: Figures,
+    problems: Vec<String>,
+    notes: Vec<String>,
+}
+
 /// One phase: a new application with stored chats, the load with an outage of `how` in
-/// its middle, the worker's drain, the reconciliation. Returns the figures and every
-/// problem found, so a failing run still reports all of them.
-fn phase(fixture: &mut Fixture, how: Stop) -> (Figures, Vec<String>) {
-    let mut problems = Vec::new();
+/// its middle, the worker's drain, the reconciliation.
+fn phase(fixture: &mut Fixture, how: Stop) -> Findings {
+    let through_outage = worker_through_outage();
+    let (mut problems, mut notes) = (Vec::new(), Vec::new());
     let (app_id, token) = fixture.stack.new_application();
     let chat_ids: BTreeMap<i64, i64> = (1..=MESSAGE_CHATS)
         .map(|n| (n, fixture.stack.insert_chat(app_id, n)))
@@ -381,17 +469,33 @@ fn phase(fixture: &mut Fixture, how: Stop) -> (Figures, Vec<String>) {
         thread::spawn(move || load(&host, &token, &running))
     };
     thread::sleep(LOAD_BEFORE_OUTAGE);
+    // Sidekiq's basic fetch loses a job that Redis pops just before it stops (see the
+    // module's comment and https://github.com/sidekiq/sidekiq/wiki/Reliability): that
+    // is the Rails worker's limit, not the service's, and it made this test fail in
+    // about half its runs. So, unless the experiment asks otherwise, the worker is shut
+    // down gracefully (no fetch in flight, a job it popped meanwhile pushed back) before
+    // Redis stops, and started after it is back. The clients' load goes on throughout;
+    // what is tested is that every 201's number and job are in Redis and survive.
+    let worker_stop = (!through_outage).then(|| fixture.worker.stop());
     let down = Instant::now();
     fixture.redis.stop(how);
     thread::sleep(OUTAGE);
     fixture.redis.restart();
     let up = Instant::now();
-    thread::sleep(LOAD_AFTER_OUTAGE);
+    let worker_boot = (!through_outage).then(|| {
+        // Sidekiq exits if Redis is not answering while it boots.
+        fixture.redis.wait_ready();
+        fixture.worker.restart();
+        fixture.worker.wait_booted()
+    });
+    thread::sleep(LOAD_AFTER_OUTAGE.saturating_sub(up.elapsed()));
     running.store(false, Ordering::Relaxed);
     let outcomes = clients.join().expect("the load");
 
     let mut figures = Figures {
         requests: outcomes.len(),
+        worker_stop,
+        worker_boot,
         ..Figures::default()
     };
     for outcome in &outcomes {
@@ -467,7 +571,14 @@ fn phase(fixture: &mut Fixture, how: Stop) -> (Figures, Vec<String>) {
         if stored != stored_before {
             (stored_before, progressed) = (stored, Instant::now());
         } else if queued == 0 && progressed.elapsed() > STALLED {
-            problems.push(format!(
+            // With the worker fetching through the outage this is expected when its
+            // fetch lost jobs; each missing number is then checked for that below.
+            (if through_outage {
+                &mut notes
+            } else {
+                &mut problems
+            })
+            .push(format!(
                 "the queue is empty and no row was stored for {STALLED:?}: {} of {issued} \
                  numbers handed out have no row",
                 issued - stored
@@ -502,13 +613,29 @@ fn phase(fixture: &mut Fixture, how: Stop) -> (Figures, Vec<String>) {
     // What the worker ran, to tell where a job without its row was lost.
     let worker_log = performed(&Worker::log_path(&fixture.stack));
 
-    // Chats: numbers 1..=counter, each one row; every 201 among them.
-    let chat_rows = fixture.numbers(&chats_sql);
+    // Chats: numbers 1..=counter, each one row; every 201 among them. A number the
+    // worker's fetch lost is excused only in the experiment, and reported there.
+    let chat_row_list = fixture.numbers(&chats_sql);
+    let chat_rows: BTreeSet<i64> = chat_row_list.iter().copied().collect();
+    if chat_rows.len() != chat_row_list.len() {
+        problems.push("a chat number has two rows".to_owned());
+    }
     let last_chat = fixture.counter(&chat_counter).max(MESSAGE_CHATS);
-    if let Some(gaps) = gaps(&chat_rows, last_chat) {
+    let chats_lost_in_fetch = lost_in_fetch(&chat_rows, last_chat, queued, &worker_log, |n| {
+        format!("CreateChatJob {app_id}, {n}\n")
+    });
+    figures.lost_in_fetch += chats_lost_in_fetch.len();
+    let excused: BTreeSet<i64> = if through_outage {
+        chats_lost_in_fetch.clone()
+    } else {
+        BTreeSet::new()
+    };
+    if let Some(gaps) = gaps(&(&chat_rows | &excused), last_chat) {
         problems.push(format!("chat rows against the counter {last_chat}: {gaps}"));
     }
-    let chat_rows: BTreeSet<i64> = chat_rows.into_iter().collect();
+    for number in &excused {
+        notes.push(format!("chat {number} has no row: {}", Lost::InFetch.why()));
+    }
     figures.numbers_without_row += unstored(&chat_rows, last_chat);
     let mut chat_201s = BTreeSet::new();
     for outcome in outcomes.iter().filter(|o| matches!(o.op, Op::Chat)) {
@@ -520,16 +647,22 @@ fn phase(fixture: &mut Fixture, how: Stop) -> (Figures, Vec<String>) {
         }
         if !chat_rows.contains(&number) {
             figures.lost_201s += 1;
-            problems.push(format!(
+            let why = lost(
+                number,
+                last_chat,
+                queued,
+                &worker_log,
+                &format!("CreateChatJob {app_id}, {number}\n"),
+            );
+            (if excused.contains(&number) {
+                &mut notes
+            } else {
+                &mut problems
+            })
+            .push(format!(
                 "chat {number} was answered 201 {} and has no row: {}",
                 when(outcome, down),
-                lost(
-                    number,
-                    last_chat,
-                    queued,
-                    &worker_log,
-                    &format!("CreateChatJob {app_id}, {number}\n")
-                )
+                why.why()
             ));
         }
     }
@@ -568,11 +701,26 @@ fn phase(fixture: &mut Fixture, how: Stop) -> (Figures, Vec<String>) {
             .map(|row| (row[0].parse().unwrap(), row[1].clone()))
             .collect();
         let last = fixture.counter(&message_counter(chat_id));
-        let numbers: Vec<i64> = rows.keys().copied().collect();
-        figures.numbers_without_row += unstored(&rows.keys().copied().collect(), last);
-        if let Some(gaps) = gaps(&numbers, last) {
+        let numbers: BTreeSet<i64> = rows.keys().copied().collect();
+        figures.numbers_without_row += unstored(&numbers, last);
+        let fetch_lost = lost_in_fetch(&numbers, last, queued, &worker_log, |n| {
+            format!("CreateMessageJob {chat_id}, {n}, ")
+        });
+        figures.lost_in_fetch += fetch_lost.len();
+        let excused: BTreeSet<i64> = if through_outage {
+            fetch_lost
+        } else {
+            BTreeSet::new()
+        };
+        if let Some(gaps) = gaps(&(&numbers | &excused), last) {
             problems.push(format!(
                 "chat {chat}: message rows against the counter {last}: {gaps}"
+            ));
+        }
+        for number in &excused {
+            notes.push(format!(
+                "chat {chat}: message {number} has no row: {}",
+                Lost::InFetch.why()
             ));
         }
         let mut answered = BTreeSet::new();
@@ -592,16 +740,22 @@ fn phase(fixture: &mut Fixture, how: Stop) -> (Figures, Vec<String>) {
             match rows.get(&number) {
                 None => {
                     figures.lost_201s += 1;
-                    problems.push(format!(
+                    let why = lost(
+                        number,
+                        last,
+                        queued,
+                        &worker_log,
+                        &format!("CreateMessageJob {chat_id}, {number}, "),
+                    );
+                    (if excused.contains(&number) {
+                        &mut notes
+                    } else {
+                        &mut problems
+                    })
+                    .push(format!(
                         "chat {chat}: message {number} was answered 201 {} and has no row: {}",
                         when(outcome, down),
-                        lost(
-                            number,
-                            last,
-                            queued,
-                            &worker_log,
-                            &format!("CreateMessageJob {chat_id}, {number}, ")
-                        )
+                        why.why()
                     ));
                 }
                 Some(stored) if *stored != hex(body) => problems.push(format!(
@@ -642,7 +796,11 @@ fn phase(fixture: &mut Fixture, how: Stop) -> (Figures, Vec<String>) {
             ));
         }
     }
-    (figures, problems)
+    Findings {
+        figures,
+        problems,
+        notes,
+    }
 }
 
 #[test]
@@ -651,22 +809,25 @@ fn every_201_is_one_row_when_redis_stops_under_load() {
     // the worker alike.
     let stack = Stack::start("faultload", 8);
     let redis = PrivateRedis::start(PORT, "faultload");
-    let host = Arc::new(serve(&[
-        ("redis_url", redis.url()),
-        ("redis_host", redis.host()),
-        (
-            "mysql_url",
-            format!("mysql://root@127.0.0.1:3306/{}", stack.database),
-        ),
-    ]));
+    // One log line per request, thousands of them: kept in a file, named on failure.
+    let component_log =
+        std::env::temp_dir().join(format!("chat-service-component-{}.log", stack.database));
+    std::fs::File::create(&component_log).unwrap();
+    let host = Arc::new(serve_logging_to(
+        &component_log,
+        &[
+            ("redis_url", redis.url()),
+            ("redis_host", redis.host()),
+            (
+                "mysql_url",
+                format!("mysql://root@127.0.0.1:3306/{}", stack.database),
+            ),
+        ],
+    ));
     let mut worker = Worker::start_with(&redis.url(), &stack);
     // Sidekiq exits if Redis is down while it boots, so the first outage must not come
-    // before it is up: it registers in `processes` at its first heartbeat.
-    eventually("the worker to boot", Duration::from_secs(30), || {
-        assert!(worker.is_running(), "the worker exited while booting");
-        let booted: i64 = redis.connect().cmd(&["SCARD", "processes"]);
-        (booted > 0).then_some(())
-    });
+    // before it is up.
+    worker.wait_booted();
     let mut fixture = Fixture {
         stack,
         redis,
@@ -675,11 +836,19 @@ fn every_201_is_one_row_when_redis_stops_under_load() {
     };
     let mut problems = Vec::new();
     for how in [Stop::Terminate, Stop::Kill] {
-        let (figures, found) = phase(&mut fixture, how);
+        let found = phase(&mut fixture, how);
         // Straight to stderr, past the test harness's capture: the figures are wanted
-        // from passing runs too (they go into the issue's note).
-        let _ = writeln!(std::io::stderr(), "{}", figures.line(how));
-        problems.extend(found.into_iter().map(|p| format!("{how:?}: {p}")));
+        // from passing runs too (they go into the issue's note), and so are the
+        // experiment's findings.
+        let mut stderr = std::io::stderr().lock();
+        let _ = writeln!(stderr, "{}", found.figures.line(how));
+        for note in &found.notes {
+            let _ = writeln!(
+                stderr,
+                "  {how:?}, not failed on (worker through the outage): {note}"
+            );
+        }
+        problems.extend(found.problems.into_iter().map(|p| format!("{how:?}: {p}")));
     }
     // Sidekiq adds a failure to stat:failed in memory and writes it at its next
     // heartbeat (every 5 s); a job that failed while Redis was down (so that even its
@@ -693,8 +862,10 @@ fn every_201_is_one_row_when_redis_stops_under_load() {
     }
     assert!(
         problems.is_empty(),
-        "{} problems:\n{}",
+        "{} problems (component log {}, worker log {}):\n{}",
         problems.len(),
+        component_log.display(),
+        Worker::log_path(&fixture.stack).display(),
         problems
             .iter()
             .take(40)
