@@ -3,65 +3,22 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Stack, client, eventually, serve};
+use support::private_redis::{PrivateRedis, Stop};
+use support::{Stack, client, serve};
 
 const PORT: u16 = 16390;
 
-struct PrivateRedis {
-    child: Child,
-}
-
-impl PrivateRedis {
-    /// Starts (or restarts, keeping its data) the private Redis and waits for it.
-    fn start(dir: &std::path::Path) -> Self {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &PORT.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
-            .arg(dir)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server starts");
-        eventually("the private Redis", Duration::from_secs(10), || {
-            std::net::TcpStream::connect(("127.0.0.1", PORT)).ok()
-        });
-        Self { child }
-    }
-
-    fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn redis_down_is_a_prompt_503_and_service_resumes_without_a_restart() {
-    let dir = std::env::temp_dir().join(format!("chat-service-faults-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
     // MySQL of its own (the schema); Redis is the private one.
     let stack = Stack::start("faults", 5);
     let (_, token) = stack.new_application();
-    let redis = PrivateRedis::start(&dir);
+    let mut redis = PrivateRedis::start(PORT, "faults");
     let host = serve(&[
-        ("redis_url", format!("redis://127.0.0.1:{PORT}")),
-        ("redis_host", format!("127.0.0.1:{PORT}")),
+        ("redis_url", redis.url()),
+        ("redis_host", redis.host()),
         (
             "mysql_url",
             format!("mysql://root@127.0.0.1:3306/{}", stack.database),
@@ -71,7 +28,7 @@ fn redis_down_is_a_prompt_503_and_service_resumes_without_a_restart() {
     let create = || client::request(host.addr, "POST", &path, &[], None);
     assert_eq!(create().json()["number"], 1);
 
-    redis.stop();
+    redis.stop(Stop::Kill);
     let started = Instant::now();
     let response = create();
     assert_eq!(response.status, 503);
@@ -83,7 +40,6 @@ fn redis_down_is_a_prompt_503_and_service_resumes_without_a_restart() {
     );
 
     // Back up, with its data: the same host serves again and numbering continues.
-    let _redis = PrivateRedis::start(&dir);
+    redis.restart();
     assert_eq!(create().json()["number"], 2);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -8,6 +8,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod client;
+pub mod private_redis;
 pub mod worker;
 
 use std::path::{Path, PathBuf};
@@ -145,13 +146,27 @@ impl Stack {
 /// Serves the manifest with these `--variable` overrides; the process environment's
 /// `SPIN_VARIABLE_*` are ignored so a developer's shell cannot change a test.
 pub fn serve(variables: &[(&str, String)]) -> RunningHost {
+    spin_test_host::start(options(variables)).expect("the test host starts")
+}
+
+/// Like [`serve`], with the component's log lines (one per request) appended to `log`
+/// instead of this process's stderr, where a load test's thousands would bury its output.
+pub fn serve_logging_to(log: &Path, variables: &[(&str, String)]) -> RunningHost {
+    let options = HostOptions {
+        guest_stderr: Some(log.to_owned()),
+        ..options(variables)
+    };
+    spin_test_host::start(options).expect("the test host starts")
+}
+
+fn options(variables: &[(&str, String)]) -> HostOptions {
     let mut options = HostOptions::new(repo_root().join("spin.toml"));
     options.env = Default::default();
     options.variables = variables
         .iter()
         .map(|(k, v)| ((*k).to_owned(), v.clone()))
         .collect();
-    spin_test_host::start(options).expect("the test host starts")
+    options
 }
 
 /// A Rails-style token (32 lowercase hex characters), unique across runs.
@@ -195,7 +210,11 @@ fn run(command: &mut Command) -> String {
 pub struct Redis(redis::Connection);
 
 pub fn redis_at(db: u8) -> Redis {
-    let client = redis::Client::open(format!("redis://127.0.0.1:6379/{db}")).unwrap();
+    redis_with_url(&format!("redis://127.0.0.1:6379/{db}"))
+}
+
+pub fn redis_with_url(url: &str) -> Redis {
+    let client = redis::Client::open(url).unwrap();
     Redis(client.get_connection().expect("Redis is running"))
 }
 

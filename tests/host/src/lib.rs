@@ -46,6 +46,10 @@ pub struct HostOptions {
     /// `.env` in its working directory; the library default is `None` (hermetic tests),
     /// the CLI passes `./.env`.
     pub dotenv_path: Option<PathBuf>,
+    /// Where the components' stderr goes: the host process's own (`None`, the default,
+    /// as `spin up` without a log directory), or appended to this file, created if
+    /// missing.
+    pub guest_stderr: Option<PathBuf>,
 }
 
 impl Default for HostOptions {
@@ -57,6 +61,7 @@ impl Default for HostOptions {
             env: std::env::vars().collect(),
             runtime_config: None,
             dotenv_path: None,
+            guest_stderr: None,
         }
     }
 }

@@ -22,6 +22,7 @@ use crate::manifest::Manifest;
 use crate::outbound_hosts::AllowedHosts;
 use crate::routing::Router;
 use crate::state::{ComponentContext, HostState};
+use crate::stdio::Stdio;
 use crate::variables::{Provider, Variables, providers_from_runtime_config};
 
 /// One process-wide engine: the pooling allocator reserves its slots once, and compiled
@@ -152,6 +153,16 @@ pub fn load(opts: &HostOptions) -> Result<App> {
     let router = Router::build(&manifest.http_base, &manifest.http_triggers)?;
     let engine = engine()?;
     let linker = linker(engine)?;
+    let stderr = match &opts.guest_stderr {
+        None => Stdio::Stderr,
+        Some(path) => Stdio::File(Arc::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open {} for guest stderr", path.display()))?,
+        )),
+    };
     let mut components = HashMap::new();
     for (id, c) in &manifest.components {
         let allowed_hosts = AllowedHosts::parse(&c.allowed_outbound_hosts, &prepared)
@@ -177,6 +188,7 @@ pub fn load(opts: &HostOptions) -> Result<App> {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            stderr: stderr.clone(),
         });
         components.insert(id.clone(), LoadedComponent { pre, context });
     }

@@ -22,6 +22,8 @@ pub struct ComponentContext {
     pub allowed_hosts: AllowedHosts,
     pub variables: Arc<Variables>,
     pub environment: Vec<(String, String)>,
+    /// Where the guest's stderr goes (see `HostOptions::guest_stderr`).
+    pub stderr: Stdio,
 }
 
 pub struct HostState {
@@ -36,7 +38,7 @@ impl HostState {
         // Spin gives the guest its `environment`, no args, no preopens (no `files` here),
         // and forwards guest stdout/stderr to its own (the component logs to stderr).
         let mut wasi = WasiCtx::builder();
-        wasi.stdout(Stdio::Stdout).stderr(Stdio::Stderr);
+        wasi.stdout(Stdio::Stdout).stderr(component.stderr.clone());
         for (k, v) in &component.environment {
             wasi.env(k, v);
         }
@@ -108,6 +110,7 @@ pub(crate) mod test_support {
             allowed_hosts: AllowedHosts::parse(&entries, &Default::default()).unwrap(),
             variables: Arc::new(Variables::new(&manifest, vec![]).unwrap()),
             environment: vec![],
+            stderr: Stdio::Stderr,
         }))
     }
 

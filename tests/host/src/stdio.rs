@@ -5,9 +5,15 @@
 //! through tokio's `Stderr`, which moves every write to a blocking thread: measured here at
 //! ~35 µs of host CPU per request for the component's one log line, a cost Spin does not
 //! have. This keeps the host's per-request cost where Spin's is.
+//!
+//! A test may send guest stderr to a file instead (`HostOptions::guest_stderr`), as Spin
+//! does with its log directory: a load test's thousands of log lines would bury the
+//! test's own output, and are still there to read when it fails.
 
+use std::fs::File;
 use std::io::Write;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -16,25 +22,30 @@ use wasmtime_wasi::async_trait;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
-/// Which of the host process's streams a guest stream writes to.
-#[derive(Clone, Copy)]
+/// Where a guest stream writes: one of the host process's streams, or a file opened
+/// for appending (each guest write is one `write` of the whole buffer, so concurrent
+/// requests' lines do not interleave).
+#[derive(Clone)]
 pub enum Stdio {
     Stdout,
     Stderr,
+    File(Arc<File>),
 }
 
 impl Stdio {
-    fn write_all(self, bytes: &[u8]) -> std::io::Result<()> {
+    fn write_all(&self, bytes: &[u8]) -> std::io::Result<()> {
         match self {
             Self::Stdout => std::io::stdout().lock().write_all(bytes),
             Self::Stderr => std::io::stderr().lock().write_all(bytes),
+            Self::File(file) => (&**file).write_all(bytes),
         }
     }
 
-    fn flush(self) -> std::io::Result<()> {
+    fn flush(&self) -> std::io::Result<()> {
         match self {
             Self::Stdout => std::io::stdout().lock().flush(),
             Self::Stderr => std::io::stderr().lock().flush(),
+            Self::File(file) => (&**file).flush(),
         }
     }
 }
@@ -47,11 +58,11 @@ impl IsTerminal for Stdio {
 
 impl StdoutStream for Stdio {
     fn p2_stream(&self) -> Box<dyn OutputStream> {
-        Box::new(*self)
+        Box::new(self.clone())
     }
 
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
-        Box::new(*self)
+        Box::new(self.clone())
     }
 }
 
@@ -62,7 +73,7 @@ impl OutputStream for Stdio {
     }
 
     fn flush(&mut self) -> StreamResult<()> {
-        Stdio::flush(*self).map_err(|e| StreamError::LastOperationFailed(e.into()))
+        Stdio::flush(self).map_err(|e| StreamError::LastOperationFailed(e.into()))
     }
 
     fn check_write(&mut self) -> StreamResult<usize> {
@@ -85,7 +96,7 @@ impl AsyncWrite for Stdio {
     }
 
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Stdio::flush(*self))
+        Poll::Ready(Stdio::flush(&self))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {

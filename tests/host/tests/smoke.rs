@@ -97,6 +97,28 @@ fn serves_routed_requests_and_404s_the_rest() {
 }
 
 #[test]
+fn guest_stderr_can_go_to_a_file() {
+    let Some(wasm) = built_component() else {
+        return;
+    };
+    let dir = scratch_dir("stderr");
+    let log = dir.join("guest.log");
+    let _ = std::fs::remove_file(&log);
+    let host = start(HostOptions {
+        guest_stderr: Some(log.clone()),
+        ..HostOptions::new(write_manifest(&dir, &wasm, ""))
+    })
+    .unwrap();
+    // The component writes one line per request it answers.
+    get(host.addr, "/only/x");
+    get(host.addr, "/only/y");
+    host.stop();
+    let written = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(written.lines().count(), 2, "{written}");
+    assert!(written.ends_with('\n'), "{written}");
+}
+
+#[test]
 fn component_imports_are_listed() {
     let Some(wasm) = built_component() else {
         return;
