@@ -22,6 +22,6 @@ use spin_sdk::http_component;
 
 /// Spin's entry point: a fresh instance per request, handed straight to the HTTP surface.
 #[http_component]
-async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
-    http::serve(request, response_out).await
+fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+    http::serve(request, response_out)
 }
