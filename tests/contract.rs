@@ -1021,3 +1021,72 @@ fn idempotency_keys_of_two_applications_never_meet() {
         Some(1)
     );
 }
+
+/// One JSON line per request on the component's stderr: method, the route template (never
+/// the token), status, duration and the request id the response carried; for a server-side
+/// failure its cause, with no secret in it.
+#[test]
+fn each_request_logs_one_json_line_with_its_request_id() {
+    let log = std::env::temp_dir().join(format!("chat-service-log-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let mysql_url = format!("mysql://root@127.0.0.1:3306/{}", STACK.database);
+    let host = support::serve_logging_to(
+        &log,
+        &[("redis_url", STACK.redis_url()), ("mysql_url", mysql_url)],
+    );
+    let dead = support::serve_logging_to(
+        &log,
+        &[
+            ("redis_url", "redis://:hunter2@127.0.0.1:1/0".to_owned()),
+            ("redis_host", "127.0.0.1:1".to_owned()),
+        ],
+    );
+    let (_, token) = STACK.new_application();
+    let chats = format!("/api/v1/chat_applications/{token}/chats");
+    let created = client::request(
+        host.addr,
+        "POST",
+        &chats,
+        &[("X-Request-Id", "log-test-1")],
+        None,
+    );
+    assert_eq!(created.status, 201);
+    let failed = client::request(dead.addr, "POST", &chats, &[], None);
+    assert_eq!(failed.status, 503);
+    let failed_id = failed.header("x-request-id").unwrap().to_owned();
+
+    let lines: Vec<Value> =
+        support::eventually("two log lines", std::time::Duration::from_secs(5), || {
+            let text = std::fs::read_to_string(&log).ok()?;
+            let lines: Vec<Value> = text
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            (lines.len() >= 2).then_some(lines)
+        });
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !text.contains(&token) && !text.contains("hunter2"),
+        "{text}"
+    );
+    let line = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l["request_id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    let ok = line("log-test-1");
+    assert_eq!(ok["method"], "POST");
+    assert_eq!(ok["route"], "/api/v1/chat_applications/:token/chats");
+    assert_eq!(ok["status"], 201);
+    assert!(ok["duration_ms"].as_f64().unwrap() >= 0.0);
+    assert_eq!(ok.get("error"), None);
+    let bad = line(&failed_id);
+    assert_eq!(bad["status"], 503);
+    assert!(
+        bad["error"].as_str().unwrap().starts_with("redis: "),
+        "{bad}"
+    );
+    let _ = std::fs::remove_file(&log);
+}
