@@ -305,11 +305,7 @@ impl Fixture {
     /// Sidekiq's retry and dead sets and its failure count: a job the worker could not
     /// persist shows up in one of them.
     fn failed_jobs(&self) -> (i64, i64, i64) {
-        let mut redis = self.redis.connect();
-        let retry: i64 = redis.cmd(&["ZCARD", "retry"]);
-        let dead: i64 = redis.cmd(&["ZCARD", "dead"]);
-        let failed: Option<i64> = redis.cmd(&["GET", "stat:failed"]);
-        (retry, dead, failed.unwrap_or(0))
+        self.redis.connect().failed_jobs()
     }
 
     /// The first jobs of the retry set, for the failure message.

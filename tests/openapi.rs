@@ -114,14 +114,6 @@ fn count(summary: &Summary, operation: &str, outcome: impl Fn(&str) -> bool) -> 
     })
 }
 
-fn failed_jobs(stack: &Stack) -> (i64, i64, i64) {
-    let mut redis = stack.redis();
-    let retry: i64 = redis.cmd(&["ZCARD", "retry"]);
-    let dead: i64 = redis.cmd(&["ZCARD", "dead"]);
-    let failed: Option<i64> = redis.cmd(&["GET", "stat:failed"]);
-    (retry, dead, failed.unwrap_or(0))
-}
-
 #[test]
 fn every_response_matches_the_description_and_every_201_is_persisted() {
     let _turn = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
@@ -195,7 +187,11 @@ fn every_response_matches_the_description_and_every_201_is_persisted() {
         );
     }
     assert_eq!(stack.redis().queue_len(), 0, "the queue is drained");
-    assert_eq!(failed_jobs(&stack), (0, 0, 0), "no retries, no dead jobs");
+    assert_eq!(
+        stack.redis().failed_jobs(),
+        (0, 0, 0),
+        "no retries, no dead jobs"
+    );
 }
 
 #[test]

@@ -52,14 +52,6 @@ fn text(i: usize) -> String {
     )
 }
 
-fn failed_jobs(stack: &Stack) -> (i64, i64, i64) {
-    let mut redis = stack.redis();
-    let retry: i64 = redis.cmd(&["ZCARD", "retry"]);
-    let dead: i64 = redis.cmd(&["ZCARD", "dead"]);
-    let failed: Option<i64> = redis.cmd(&["GET", "stat:failed"]);
-    (retry, dead, failed.unwrap_or(0))
-}
-
 #[test]
 fn every_201_becomes_exactly_one_row() {
     let stack = Arc::new(Stack::start("persistence", 2));
@@ -146,7 +138,7 @@ fn every_201_becomes_exactly_one_row() {
     }
 
     assert_eq!(
-        failed_jobs(&stack),
+        stack.redis().failed_jobs(),
         (0, 0, 0),
         "nothing in retry or dead, no failures"
     );
@@ -168,7 +160,7 @@ fn every_201_becomes_exactly_one_row() {
         total + 1,
     );
     assert_eq!(
-        failed_jobs(&stack),
+        stack.redis().failed_jobs(),
         (0, 0, 0),
         "no retries and no dead jobs after the flush"
     );
@@ -186,7 +178,7 @@ fn every_201_becomes_exactly_one_row() {
         total + 2,
     );
     assert_eq!(
-        failed_jobs(&stack),
+        stack.redis().failed_jobs(),
         (0, 0, 0),
         "no retries and no dead jobs"
     );

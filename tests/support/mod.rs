@@ -233,6 +233,15 @@ impl Redis {
         let _: () = self.cmd(&["FLUSHDB"]);
     }
 
+    /// Sidekiq's retry and dead sets and its failure count, `(retry, dead, failed)`: a job
+    /// the worker could not persist shows up in one of them.
+    pub fn failed_jobs(&mut self) -> (i64, i64, i64) {
+        let retry: i64 = self.cmd(&["ZCARD", "retry"]);
+        let dead: i64 = self.cmd(&["ZCARD", "dead"]);
+        let failed: Option<i64> = self.cmd(&["GET", "stat:failed"]);
+        (retry, dead, failed.unwrap_or(0))
+    }
+
     pub fn get_int(&mut self, key: &str) -> Option<i64> {
         self.cmd(&["GET", key])
     }
