@@ -21,7 +21,7 @@
 --   {6}                     another request is looking it up: wait briefly, call again
 --   {7, number}             a repeat of an earlier request with the same key: its number
 --   {8}                     the key already answered a different request
---   {9}                     the token is over its rate limit for this second
+--   {9}                     the application is over its rate limit for this second
 --   {3, parent id}          the counter is missing: read MAX(number) and pass it as seed
 --   {4}                     the counter is at the INT maximum: nothing can be numbered
 --   {5}                     a key holds a value of the wrong type: refuse, change nothing
