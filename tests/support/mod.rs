@@ -145,12 +145,26 @@ impl Stack {
 
 /// Serves the manifest with these `--variable` overrides; the process environment's
 /// `SPIN_VARIABLE_*` are ignored so a developer's shell cannot change a test.
+///
+/// The component's log lines (one per request) go to [`component_log`], not to this
+/// process's stderr, where the fuzz and load tests' thousands would bury CI's output.
 pub fn serve(variables: &[(&str, String)]) -> RunningHost {
-    spin_test_host::start(options(variables)).expect("the test host starts")
+    serve_logging_to(&component_log(), variables)
 }
 
-/// Like [`serve`], with the component's log lines (one per request) appended to `log`
-/// instead of this process's stderr, where a load test's thousands would bury its output.
+/// Where [`serve`] appends the component's log lines: one file per test binary run,
+/// `target/test-logs/<binary>-<pid>.log`.
+pub fn component_log() -> PathBuf {
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.file_stem()?.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    let dir = repo_root().join("target/test-logs");
+    let _ = std::fs::create_dir_all(&dir);
+    dir.join(format!("{binary}-{}.log", std::process::id()))
+}
+
+/// Like [`serve`], with the component's log lines appended to `log`.
 pub fn serve_logging_to(log: &Path, variables: &[(&str, String)]) -> RunningHost {
     let options = HostOptions {
         guest_stderr: Some(log.to_owned()),
