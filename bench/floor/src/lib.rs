@@ -2,26 +2,38 @@
 //! does per request — open one connection (Spin never pools them) and send one
 //! command — answering a small 201 JSON like the chat-service does.
 //!
-//! It answers the way the chat-service does (body written and finished before the
-//! response is handed to the host, with a `Content-Length`), so the comparison measures
-//! the Redis work and not a difference in how the reply is written.
+//! By default it answers the way the chat-service does (body written and finished before
+//! the response is handed to the host, with a `Content-Length`), so the comparison
+//! measures the Redis work and not a difference in how the reply is written. Built with
+//! the `sdk-reply` feature, it answers through the SDK's usual `Response` path instead:
+//! what a typical component pays, which the first floor figures came from.
 
-use spin_sdk::http::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_sdk::redis::Connection;
 
 const KEY: &str = "bench:floor:counter";
 
-#[http_component]
-fn handle(_request: IncomingRequest, response_out: ResponseOutparam) {
+/// One connection, one command; the reply's status and JSON body.
+fn floor() -> (u16, String) {
     let result = spin_sdk::variables::get("redis_url")
         .map_err(|e| e.to_string())
         .and_then(|url| Connection::open(&url).map_err(|e| e.to_string()))
         .and_then(|redis| redis.incr(KEY).map_err(|e| e.to_string()));
-    let (status, body) = match result {
+    match result {
         Ok(n) => (201, format!("{{\"number\":{n}}}")),
         Err(e) => (503, format!("{{\"error\":{e:?}}}")),
-    };
+    }
+}
+
+#[cfg(not(feature = "sdk-reply"))]
+#[http_component]
+fn handle(
+    _request: spin_sdk::http::IncomingRequest,
+    response_out: spin_sdk::http::ResponseOutparam,
+) {
+    use spin_sdk::http::{Fields, OutgoingBody, OutgoingResponse};
+
+    let (status, body) = floor();
     let headers = [
         ("content-type".to_owned(), b"application/json".to_vec()),
         (
@@ -41,4 +53,15 @@ fn handle(_request: IncomingRequest, response_out: ResponseOutparam) {
         let _ = OutgoingBody::finish(outgoing, None);
     }
     response_out.set(response);
+}
+
+#[cfg(feature = "sdk-reply")]
+#[http_component]
+fn handle(_request: spin_sdk::http::Request) -> spin_sdk::http::Response {
+    let (status, body) = floor();
+    spin_sdk::http::Response::builder()
+        .status(status)
+        .header("content-type", "application/json; charset=utf-8")
+        .body(body)
+        .build()
 }
