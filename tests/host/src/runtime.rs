@@ -34,6 +34,16 @@ pub fn engine() -> Result<&'static Engine> {
     }
     let mut config = Config::new();
     config.wasm_component_model(true);
+    // As spin-core: component-model async on, and epoch interruption, which puts a
+    // deadline check into the guest's loops and calls (the ticker thread is started below
+    // and every store gets a practically endless deadline, as Spin's store builder does).
+    config.wasm_component_model_async(true);
+    config.epoch_interruption(true);
+    // Diagnostic: `SPIN_TEST_HOST_PERFMAP=1` writes /tmp/perf-<pid>.map, so `perf` can
+    // name the guest's JIT-compiled functions.
+    if std::env::var_os("SPIN_TEST_HOST_PERFMAP").is_some_and(|v| v == "1") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     // spin-core's pooling configuration (crates/core/src/lib.rs), with the same
     // SPIN_* environment overrides: every pool is sized from SPIN_MAX_INSTANCE_COUNT, and
     // core instances at four per component instance, since a wasip1 component carries
@@ -58,15 +68,41 @@ pub fn engine() -> Result<&'static Engine> {
         .max_tables_per_component(env_or("SPIN_WASMTIME_INSTANCE_TABLES", 64))
         .max_memories_per_component(env_or("SPIN_WASMTIME_INSTANCE_MEMORIES", 32))
         .max_tables_per_module(env_or("SPIN_WASMTIME_MAX_TABLES_PER_MODULE", 2))
-        .max_memories_per_module(env_or("SPIN_WASMTIME_MAX_MEMORIES_PER_MODULE", 2));
+        .max_memories_per_module(env_or("SPIN_WASMTIME_MAX_MEMORIES_PER_MODULE", 2))
+        .max_memory_size(4 << 30)
+        // Spin keeps the first 2 MiB of every pooled linear memory (and 512 KiB of every
+        // table) resident between instances: a slot is zeroed with memset on reuse
+        // instead of being handed back to the kernel, so the next request's instance
+        // does not page-fault on the memory it touches. Per request, that is most of
+        // the difference between a component that touches a few pages and one that
+        // touches many, so the test host must do the same for its figures to be Spin's.
+        .linear_memory_keep_resident(env_or(
+            "SPIN_WASMTIME_LINEAR_MEMORY_KEEP_RESIDENT",
+            2 * MB as u32,
+        ) as usize)
+        .table_keep_resident(env_or("SPIN_WASMTIME_TABLE_KEEP_RESIDENT", MB as u32 / 2) as usize);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
     // Spin enables wasmtime's on-disk compilation cache by default; reuse it when available.
     if let Ok(cache) = wasmtime::Cache::from_file(None) {
         config.cache(Some(cache));
     }
     let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
-    Ok(ENGINE.get_or_init(|| engine))
+    let engine: &'static Engine = ENGINE.get_or_init(|| engine);
+    // spin-core's epoch ticker: one tick every 10 ms for the process's lifetime.
+    static TICKER: std::sync::Once = std::sync::Once::new();
+    TICKER.call_once(|| {
+        std::thread::spawn(move || {
+            loop {
+                engine.increment_epoch();
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+    });
+    Ok(engine)
 }
+
+/// spin-core's default epoch tick interval.
+const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// A numeric setting from the environment, as spin-core reads its pooling overrides.
 fn env_or(name: &str, default: u32) -> u32 {

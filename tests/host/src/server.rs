@@ -132,6 +132,9 @@ async fn run_component(
 ) -> anyhow::Result<Response<HyperOutgoingBody>> {
     let pre = component.pre.clone();
     let mut store = Store::new(pre.engine(), HostState::new(component.context.clone()));
+    // With epoch interruption on, a store without a deadline traps at once; Spin gives
+    // every store 2^63 ticks, "practically forever".
+    store.set_epoch_deadline(u64::MAX / 2);
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let incoming = store
         .data_mut()
