@@ -253,6 +253,12 @@ fn bad_input_gets_its_error_and_changes_nothing() {
         ),
         (
             messages("1"),
+            Some(format!(r#"{{"message":{}}}"#, "[".repeat(100_000))),
+            400,
+            "Invalid request body",
+        ),
+        (
+            messages("1"),
             Some(r#"{"message":{"body":""}}"#.into()),
             422,
             "Message body can't be blank",
@@ -297,6 +303,61 @@ fn bad_input_gets_its_error_and_changes_nothing() {
     );
     assert_eq!(jobs_for("CreateChatJob", app_id).len(), 1);
     assert_eq!(jobs_for("CreateMessageJob", chat_id).len(), 1);
+}
+
+/// The component runs on a 256 KiB stack (build.rs). Nested input is what a parser could
+/// recurse on, so 100,000 levels of it, in every place a body can hold it, must get an
+/// answer rather than exhaust the stack and trap the instance.
+#[test]
+fn deeply_nested_bodies_are_answered_not_trapped() {
+    let (app_id, token) = STACK.new_application();
+    STACK.insert_chat(app_id, 1);
+    let path = format!("/api/v1/chat_applications/{token}/chats/1/messages");
+    let deep = |open: &str, close: &str| (open.repeat(100_000), close.repeat(100_000));
+    let (arrays, arrays_end) = deep("[", "]");
+    let (objects, objects_end) = deep(r#"{"a":"#, "}");
+    // Unknown fields are ignored, however deep, as Rails' strong parameters ignore them.
+    for (open, close) in [(&arrays, &arrays_end), (&objects, &objects_end)] {
+        let body = format!(r#"{{"message":{{"body":"deep","extra":{open}1{close}}}}}"#);
+        let response = STACK.post(&path, Some(&body));
+        assert_eq!(
+            response.status,
+            201,
+            "{:?}",
+            String::from_utf8_lossy(&response.body)
+        );
+    }
+    // Where the message or its body must be, nesting is the wrong shape; an object
+    // holding only an unknown field is a message without a body.
+    let cases = [
+        (
+            format!(r#"{{"message":{arrays}1{arrays_end}}}"#),
+            400,
+            "Invalid request body",
+        ),
+        (
+            format!(r#"{{"message":{objects}1{objects_end}}}"#),
+            422,
+            "Message body can't be blank",
+        ),
+        (
+            format!(r#"{{"message":{{"body":{arrays}1{arrays_end}}}}}"#),
+            400,
+            "Invalid request body",
+        ),
+        (
+            format!(r#"{{"message":{{"body":{objects}1{objects_end}}}}}"#),
+            400,
+            "Invalid request body",
+        ),
+    ];
+    for (body, status, error) in cases {
+        let response = STACK.post(&path, Some(&body));
+        assert_eq!(
+            (response.status, response.error().as_str()),
+            (status, error)
+        );
+    }
 }
 
 #[test]
