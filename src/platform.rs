@@ -78,10 +78,34 @@ pub fn since_epoch() -> Duration {
 }
 
 /// `N` bytes from the host's cryptographically secure random source.
+///
+/// Dealt from a small pool that one host call fills: a request draws 44 bytes (its
+/// request id and its job's two ids), and every `get-random-bytes` is a host call of its
+/// own. No byte is dealt twice.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
-    imp::fill_random(&mut buf);
+    if N > POOL_BYTES {
+        imp::fill_random(&mut buf);
+        return buf;
+    }
+    POOL.with_borrow_mut(|(bytes, dealt)| {
+        if POOL_BYTES - *dealt < N {
+            imp::fill_random(bytes);
+            *dealt = 0;
+        }
+        buf.copy_from_slice(&bytes[*dealt..*dealt + N]);
+        *dealt += N;
+    });
     buf
+}
+
+/// Enough for one request's draws.
+const POOL_BYTES: usize = 64;
+
+thread_local! {
+    /// The pool and how much of it has been dealt; it starts empty (all dealt).
+    static POOL: std::cell::RefCell<([u8; POOL_BYTES], usize)> =
+        const { std::cell::RefCell::new(([0; POOL_BYTES], POOL_BYTES)) };
 }
 
 /// Writes one complete line to the component's stderr in a single write, so lines of

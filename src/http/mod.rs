@@ -244,17 +244,80 @@ struct Logged<'a> {
 /// status, duration and request id; for a server-side failure, the cause. Never a
 /// message body or a secret.
 fn log(logged: &Logged<'_>) {
-    let mut line = serde_json::json!({
-        "method": logged.method,
-        "route": logged.route,
-        "status": logged.status,
-        "duration_ms": ((platform::monotonic() - logged.started).as_secs_f64() * 1e6).round() / 1000.0,
-        "request_id": logged.request_id.as_str(),
-    });
-    if let Some(detail) = &logged.detail {
-        line["error"] = detail.as_str().into();
+    let micros = (platform::monotonic() - logged.started).as_micros();
+    platform::log_line(&logged.render(micros));
+}
+
+impl Logged<'_> {
+    /// The line, written directly rather than through a `serde_json::Value` since it is
+    /// built on every request. The method, request id and cause are escaped; the route
+    /// is a constant template and the rest are numbers.
+    fn render(&self, duration_micros: u128) -> String {
+        let mut line = String::with_capacity(192);
+        line.push_str(r#"{"method":"#);
+        push_json_string(&mut line, self.method);
+        line.push_str(r#","route":""#);
+        line.push_str(self.route);
+        line.push_str(&format!(
+            r#"","status":{},"duration_ms":{}.{:03},"request_id":"#,
+            self.status,
+            duration_micros / 1000,
+            duration_micros % 1000,
+        ));
+        push_json_string(&mut line, self.request_id.as_str());
+        if let Some(detail) = &self.detail {
+            line.push_str(r#","error":"#);
+            push_json_string(&mut line, detail);
+        }
+        line.push('}');
+        line
     }
-    platform::log_line(&line.to_string());
+}
+
+fn push_json_string(line: &mut String, text: &str) {
+    line.push_str(&serde_json::to_string(text).expect("a string always serializes"));
+}
+
+#[cfg(test)]
+mod log_line {
+    use super::*;
+
+    #[test]
+    fn is_one_json_object_with_every_field_escaped() {
+        let request_id = RequestId::from_header(Some(br#"a"b\c"#));
+        let logged = Logged {
+            method: "PO\"ST",
+            route: "/api/v1/chat_applications/:token/chats",
+            status: 503,
+            started: Duration::ZERO,
+            request_id: &request_id,
+            detail: Some("redis: \"down\"\n\u{1}".to_owned()),
+        };
+        let line = logged.render(452);
+        assert!(!line.contains('\n'));
+        let parsed: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            parsed,
+            serde_json::json!({
+                "method": "PO\"ST",
+                "route": "/api/v1/chat_applications/:token/chats",
+                "status": 503,
+                "duration_ms": 0.452,
+                "request_id": r#"a"b\c"#,
+                "error": "redis: \"down\"\n\u{1}",
+            })
+        );
+        let quiet = Logged {
+            detail: None,
+            ..logged
+        };
+        let line = quiet.render(12_034);
+        assert!(line.contains(r#""duration_ms":12.034,"#), "{line}");
+        let parsed: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(parsed.get("error"), None);
+        let line = quiet.render(7);
+        assert!(line.contains(r#""duration_ms":0.007,"#), "{line}");
+    }
 }
 
 /// No input makes the edge panic: every method, path and body the parsers can be handed,

@@ -70,7 +70,8 @@ impl Reply {
     }
 
     pub fn message_created(issued: Issued) -> Self {
-        Self::json(201, json!({"number": issued.number})).replayed(issued.replayed)
+        let body = format!(r#"{{"number":{}}}"#, issued.number);
+        Self::new(201, body.into_bytes()).replayed(issued.replayed)
     }
 
     /// A repeat answered from its `Idempotency-Key` says so, as is customary.
