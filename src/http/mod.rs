@@ -10,6 +10,7 @@ mod response;
 mod routes;
 
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
+use std::fmt::Write as _;
 use std::time::Duration;
 use wasi::io::streams::StreamError;
 
@@ -258,12 +259,14 @@ impl Logged<'_> {
         push_json_string(&mut line, self.method);
         line.push_str(r#","route":""#);
         line.push_str(self.route);
-        line.push_str(&format!(
+        // Writing to a String cannot fail.
+        let _ = write!(
+            line,
             r#"","status":{},"duration_ms":{}.{:03},"request_id":"#,
             self.status,
             duration_micros / 1000,
             duration_micros % 1000,
-        ));
+        );
         push_json_string(&mut line, self.request_id.as_str());
         if let Some(detail) = &self.detail {
             line.push_str(r#","error":"#);
