@@ -10,10 +10,10 @@
 //! serializes everything else and hands the script a [`JobTemplate`]: the JSON before the
 //! arguments, the arguments after the number, and the JSON after them.
 
-use serde::Serialize;
 use std::time::Duration;
 
 use crate::domain::MessageBody;
+use crate::json;
 use crate::platform;
 
 /// The ActiveJob classes of the Rails app, and the arguments each takes after
@@ -73,55 +73,54 @@ pub struct JobTemplate {
     pub tail: String,
 }
 
-/// Stands in for the arguments array while the rest is serialized. It cannot occur
-/// elsewhere in the JSON: every other value is fixed or generated here.
-const ARGUMENTS_MARKER: &str = "\u{1}arguments\u{1}";
+/// Sidekiq's queue; the Rails worker listens on `default` only.
+pub const QUEUE: &str = "default";
 
 impl JobTemplate {
+    /// The job Sidekiq's client would push for `perform_later` of this kind: the
+    /// ActiveJob wrapper with the job data in `args`, field for field in the order
+    /// Sidekiq 7 and Rails 8.1 write them. Written by hand (see [`crate::json`]); the
+    /// tests compare it with the same structure serialized by serde.
     pub fn new(kind: JobKind<'_>, stamp: &Stamp) -> Self {
         let class = kind.class();
-        let data = JobData {
-            job_class: class,
-            job_id: uuid_v4(&stamp.job_id),
-            provider_job_id: None,
-            queue_name: QUEUE,
-            priority: None,
-            arguments: ARGUMENTS_MARKER,
-            executions: 0,
-            exception_executions: Empty {},
-            locale: "en",
-            timezone: "UTC",
-            enqueued_at: iso8601_nanos(stamp.now),
-            scheduled_at: None,
-        };
-        let seconds = stamp.now.as_secs_f64();
-        let wrapper = Wrapper {
-            class: "ActiveJob::QueueAdapters::SidekiqAdapter::JobWrapper",
-            wrapped: class,
-            queue: QUEUE,
-            args: [data],
-            retry: true,
-            jid: hex(&stamp.jid),
-            created_at: seconds,
-            enqueued_at: seconds,
-        };
-        let json = serde_json::to_string(&wrapper).expect("a job always serializes");
-        let marker = serde_json::to_string(ARGUMENTS_MARKER).expect("a string always serializes");
-        let (head, tail) = json
-            .split_once(&marker)
-            .expect("the marker is in the serialized job");
+        let mut head = String::with_capacity(320);
+        head.push_str(
+            r#"{"class":"ActiveJob::QueueAdapters::SidekiqAdapter::JobWrapper","wrapped":""#,
+        );
+        head.push_str(class);
+        head.push_str(r#"","queue":"default","args":[{"job_class":""#);
+        head.push_str(class);
+        head.push_str(r#"","job_id":""#);
+        push_uuid_v4(&mut head, &stamp.job_id);
+        head.push_str(
+            r#"","provider_job_id":null,"queue_name":"default","priority":null,"arguments":"#,
+        );
+
         let args_tail = match kind {
             JobKind::CreateChat => String::new(),
             JobKind::CreateMessage(body) => {
-                let body =
-                    serde_json::to_string(body.as_str()).expect("a string always serializes");
-                format!(",{body}")
+                let mut tail = String::with_capacity(body.as_str().len() + 3);
+                tail.push(',');
+                json::push_string(&mut tail, body.as_str());
+                tail
             }
         };
+
+        let mut tail = String::with_capacity(256);
+        tail.push_str(r#","executions":0,"exception_executions":{},"locale":"en","timezone":"UTC","enqueued_at":""#);
+        push_iso8601_nanos(&mut tail, stamp.now);
+        tail.push_str(r#"","scheduled_at":null}],"retry":true,"jid":""#);
+        json::push_hex(&mut tail, &stamp.jid);
+        tail.push_str(r#"","created_at":"#);
+        push_epoch_seconds(&mut tail, stamp.now);
+        tail.push_str(r#","enqueued_at":"#);
+        push_epoch_seconds(&mut tail, stamp.now);
+        tail.push('}');
+
         Self {
-            head: head.to_owned(),
+            head,
             args_tail,
-            tail: tail.to_owned(),
+            tail,
         }
     }
 
@@ -134,75 +133,59 @@ impl JobTemplate {
     }
 }
 
-/// Sidekiq's queue; the Rails worker listens on `default` only.
-pub const QUEUE: &str = "default";
-
-#[derive(Serialize)]
-struct Wrapper<'a> {
-    class: &'static str,
-    wrapped: &'static str,
-    queue: &'static str,
-    args: [JobData<'a>; 1],
-    retry: bool,
-    jid: String,
-    created_at: f64,
-    enqueued_at: f64,
-}
-
-/// ActiveJob's `serialize` output, as Rails 8.1 writes it.
-#[derive(Serialize)]
-struct JobData<'a> {
-    job_class: &'static str,
-    job_id: String,
-    provider_job_id: Option<()>,
-    queue_name: &'static str,
-    priority: Option<()>,
-    arguments: &'a str,
-    executions: u32,
-    exception_executions: Empty,
-    locale: &'static str,
-    timezone: &'static str,
-    enqueued_at: String,
-    scheduled_at: Option<()>,
-}
-
-/// Serializes as `{}`.
-#[derive(Serialize)]
-struct Empty {}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// RFC 4122 version 4: the random bytes with the version and variant bits set.
-fn uuid_v4(random: &[u8; 16]) -> String {
+/// RFC 4122 version 4: the random bytes with the version and variant bits set, as
+/// `xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx`.
+fn push_uuid_v4(out: &mut String, random: &[u8; 16]) {
     let mut b = *random;
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    format!(
-        "{}-{}-{}-{}-{}",
-        hex(&b[0..4]),
-        hex(&b[4..6]),
-        hex(&b[6..8]),
-        hex(&b[8..10]),
-        hex(&b[10..16])
-    )
+    for (i, group) in [&b[0..4], &b[4..6], &b[6..8], &b[8..10], &b[10..16]]
+        .into_iter()
+        .enumerate()
+    {
+        if i > 0 {
+            out.push('-');
+        }
+        json::push_hex(out, group);
+    }
+}
+
+/// Seconds since the epoch as a JSON float with microseconds, as Sidekiq writes
+/// `Time.now.to_f`: always with a fraction (`1795796662.0` on a whole second), so Ruby
+/// reads a Float, never an Integer.
+fn push_epoch_seconds(out: &mut String, since_epoch: Duration) {
+    json::push_u64(out, since_epoch.as_secs());
+    out.push('.');
+    let mut micros = since_epoch.subsec_micros();
+    let mut width = 6;
+    while width > 1 && micros.is_multiple_of(10) {
+        micros /= 10;
+        width -= 1;
+    }
+    json::push_padded(out, u64::from(micros), width);
 }
 
 /// UTC time as ISO 8601 with nine fractional digits, e.g. `2026-11-27T16:24:22.346034123Z`,
 /// which is what Rails 8.1 writes and what its `Time.iso8601` reads back.
-fn iso8601_nanos(since_epoch: Duration) -> String {
+fn push_iso8601_nanos(out: &mut String, since_epoch: Duration) {
     let secs = since_epoch.as_secs();
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
-        since_epoch.subsec_nanos()
-    )
+    // A duration since the epoch cannot reach before 1970, so the year is never negative.
+    json::push_padded(out, year.unsigned_abs(), 4);
+    for (separator, value, width) in [
+        ('-', u64::from(month), 2),
+        ('-', u64::from(day), 2),
+        ('T', rem / 3600, 2),
+        (':', (rem % 3600) / 60, 2),
+        (':', rem % 60, 2),
+        ('.', u64::from(since_epoch.subsec_nanos()), 9),
+    ] {
+        out.push(separator);
+        json::push_padded(out, value, width);
+    }
+    out.push('Z');
 }
 
 /// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
@@ -223,7 +206,120 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Serialize;
     use serde_json::{Value, json};
+
+    fn uuid_v4(random: &[u8; 16]) -> String {
+        let mut out = String::new();
+        push_uuid_v4(&mut out, random);
+        out
+    }
+
+    fn iso8601_nanos(since_epoch: Duration) -> String {
+        let mut out = String::new();
+        push_iso8601_nanos(&mut out, since_epoch);
+        out
+    }
+
+    /// The job as serde serializes the same structure: what the hand-written JSON must
+    /// equal, field for field and in the same order.
+    fn serde_reference(kind: JobKind<'_>, stamp: &Stamp, parent_id: i64, number: i64) -> String {
+        #[derive(Serialize)]
+        struct Wrapper {
+            class: &'static str,
+            wrapped: &'static str,
+            queue: &'static str,
+            args: [JobData; 1],
+            retry: bool,
+            jid: String,
+            created_at: f64,
+            enqueued_at: f64,
+        }
+        #[derive(Serialize)]
+        struct JobData {
+            job_class: &'static str,
+            job_id: String,
+            provider_job_id: Option<()>,
+            queue_name: &'static str,
+            priority: Option<()>,
+            arguments: Vec<Value>,
+            executions: u32,
+            exception_executions: Empty,
+            locale: &'static str,
+            timezone: &'static str,
+            enqueued_at: String,
+            scheduled_at: Option<()>,
+        }
+        #[derive(Serialize)]
+        struct Empty {}
+
+        let mut arguments = vec![json!(parent_id), json!(number)];
+        if let JobKind::CreateMessage(body) = kind {
+            arguments.push(json!(body.as_str()));
+        }
+        // Sidekiq's `Time.now.to_f` has microseconds; so does the hand-written float.
+        let seconds: f64 = format!("{}.{:06}", stamp.now.as_secs(), stamp.now.subsec_micros())
+            .parse()
+            .unwrap();
+        serde_json::to_string(&Wrapper {
+            class: "ActiveJob::QueueAdapters::SidekiqAdapter::JobWrapper",
+            wrapped: kind.class(),
+            queue: QUEUE,
+            args: [JobData {
+                job_class: kind.class(),
+                job_id: uuid_v4(&stamp.job_id),
+                provider_job_id: None,
+                queue_name: QUEUE,
+                priority: None,
+                arguments,
+                executions: 0,
+                exception_executions: Empty {},
+                locale: "en",
+                timezone: "UTC",
+                enqueued_at: iso8601_nanos(stamp.now),
+                scheduled_at: None,
+            }],
+            retry: true,
+            jid: stamp.jid.iter().map(|b| format!("{b:02x}")).collect(),
+            created_at: seconds,
+            enqueued_at: seconds,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_hand_written_job_is_what_serde_writes() {
+        let bodies = [
+            "x",
+            "héllo 👋 \"quoted\"\nline\\ \u{1}",
+            "\u{7f}\u{2028} tab\t",
+        ];
+        let mut seed = 0x0123_4567_89ab_cdefu64;
+        for round in 0..2_000u64 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let stamp = Stamp {
+                // Anything from 1970 to about 2200, at any nanosecond.
+                now: Duration::new(seed % 7_258_118_400, (seed >> 33) as u32 % 1_000_000_000),
+                jid: std::array::from_fn(|i| (seed >> (i % 8 * 8)) as u8 ^ i as u8),
+                job_id: std::array::from_fn(|i| (seed >> (i % 8 * 8)) as u8 ^ (i * 7) as u8),
+            };
+            let body = MessageBody::parse(bodies[(round % 3) as usize].to_owned()).unwrap();
+            let (parent, number) = ((seed >> 3) as i64 % 1_000_000, (round + 1) as i64);
+            for kind in [JobKind::CreateChat, JobKind::CreateMessage(&body)] {
+                let ours = JobTemplate::new(kind, &stamp).render(parent, number);
+                let reference = serde_reference(kind, &stamp, parent, number);
+                // Byte for byte up to the two floats, whose shortest spelling may differ...
+                let before_floats =
+                    |job: &str| job.split(r#""created_at":"#).next().map(str::to_owned);
+                assert_eq!(before_floats(&ours), before_floats(&reference));
+                // ...and equal as values throughout.
+                let value = |job: &str| serde_json::from_str::<Value>(job).unwrap();
+                assert_eq!(value(&ours), value(&reference), "{ours}");
+            }
+        }
+    }
 
     fn stamp() -> Stamp {
         Stamp {

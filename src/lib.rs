@@ -11,6 +11,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod job;
+pub mod json;
 pub mod lookup;
 pub mod numbering;
 pub mod platform;

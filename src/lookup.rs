@@ -154,7 +154,7 @@ fn open(url: &str) -> Result<Connection, ApiError> {
             Err(MysqlError::ConnectionFailed(text))
                 if text.contains("1040") && platform::monotonic() - started < BUSY_RETRY_BUDGET =>
             {
-                std::thread::sleep(pause);
+                platform::sleep(pause);
                 pause = (pause * 2).min(Duration::from_millis(100));
             }
             result => return result.map_err(mysql_unavailable),

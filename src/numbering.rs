@@ -11,6 +11,7 @@ use spin_sdk::redis::{Connection, Error as RedisError, RedisParameter, RedisResu
 use crate::domain::{ChatNumber, IdempotencyKey, Token};
 use crate::error::{ApiError, Backend};
 use crate::job::JobTemplate;
+use crate::json;
 
 const SCRIPT: &str = include_str!("numbering.lua");
 /// Computed from `numbering.lua` by `build.rs`.
@@ -33,16 +34,20 @@ pub enum Subject<'a> {
 impl Subject<'_> {
     /// The lock that elects one request to fill this subject's lookup on a miss.
     fn fill_key(self) -> String {
+        let mut key = String::with_capacity(64);
         match self {
-            Self::Chat { token } => format!("chat_service:v1:fill:chat:{}", token.as_str()),
+            Self::Chat { token } => {
+                key.push_str("chat_service:v1:fill:chat:");
+                key.push_str(token.as_str());
+            }
             Self::Message { token, chat } => {
-                format!(
-                    "chat_service:v1:fill:message:{}:{}",
-                    token.as_str(),
-                    chat.get()
-                )
+                key.push_str("chat_service:v1:fill:message:");
+                key.push_str(token.as_str());
+                key.push(':');
+                json::push_i64(&mut key, chat.get().into());
             }
         }
+        key
     }
 }
 
@@ -137,16 +142,25 @@ impl Numbering {
         rate_limit_per_second: u32,
     ) -> Result<Reply, ApiError> {
         let text = |s: &str| RedisParameter::Binary(s.as_bytes().to_vec());
-        let id = |v: Option<i64>| text(&v.map(|v| v.to_string()).unwrap_or_default());
-        let (kind, token, chat) = match subject {
-            Subject::Chat { token } => ("chat", token, String::new()),
-            Subject::Message { token, chat } => ("message", token, chat.get().to_string()),
+        let id = |v: Option<i64>| {
+            let mut digits = String::new();
+            if let Some(v) = v {
+                json::push_i64(&mut digits, v);
+            }
+            RedisParameter::Binary(digits.into_bytes())
         };
-        let args = [
+        let (kind, token, chat) = match subject {
+            Subject::Chat { token } => ("chat", token, None),
+            Subject::Message { token, chat } => ("message", token, Some(chat.get().into())),
+        };
+        // The first argument names the script: its SHA-1 for EVALSHA, swapped for the
+        // script itself if Redis does not know it (see `eval`).
+        let mut args = vec![
+            text(SCRIPT_SHA1),
             RedisParameter::Int64(0), // numkeys: see numbering.lua
             text(kind),
             text(token.as_str()),
-            text(&chat),
+            id(chat),
             id(known.application_id),
             id(known.chat_id),
             id(known.seed),
@@ -154,12 +168,12 @@ impl Numbering {
             text(&job.head),
             text(&job.args_tail),
             text(&job.tail),
-            text(&subject.fill_key()),
+            RedisParameter::Binary(subject.fill_key().into_bytes()),
             text(idempotency.map_or("", IdempotencyKey::as_str)),
             RedisParameter::Int64(IDEMPOTENCY_SECONDS),
             RedisParameter::Int64(rate_limit_per_second.into()),
         ];
-        let values = self.eval(&args)?;
+        let values = self.eval(&mut args)?;
         Reply::decode(&values).ok_or_else(|| {
             ApiError::unavailable(Backend::Redis, "unexpected reply from the numbering script")
         })
@@ -170,10 +184,19 @@ impl Numbering {
     pub fn last_chat_number(&self, application_id: i64) -> Result<i64, ApiError> {
         // The Rails counter key; numbering.lua INCRs the same one.
         let key = format!("chat_app:{application_id}:chat_counter");
-        let value = self.redis.get(&key).map_err(redis_unavailable)?;
-        Ok(value
-            .and_then(|bytes| String::from_utf8(bytes).ok()?.parse().ok())
-            .unwrap_or(0))
+        // Through `execute`, like every other command here: each distinct host function
+        // the component imports is wired up again for every request's instance.
+        let value = self
+            .redis
+            .execute("GET", &[RedisParameter::Binary(key.into_bytes())])
+            .map_err(redis_unavailable)?;
+        Ok(match value.first() {
+            Some(RedisResult::Binary(bytes)) => std::str::from_utf8(bytes)
+                .ok()
+                .and_then(|text| text.parse().ok())
+                .unwrap_or(0),
+            _ => 0,
+        })
     }
 
     /// A round trip to Redis, for the readiness check.
@@ -188,24 +211,19 @@ impl Numbering {
     /// MySQL failing), so waiting requests look it up themselves at once.
     pub fn release(&self, subject: Subject<'_>) {
         // Best effort: the lock expires by itself within two seconds anyway.
-        let _ = self.redis.del(&[subject.fill_key()]);
+        let key = RedisParameter::Binary(subject.fill_key().into_bytes());
+        let _ = self.redis.execute("DEL", &[key]);
     }
 
     /// EVALSHA, falling back to EVAL (which also loads the script) when this Redis has
     /// not seen it yet: after a restart or `SCRIPT FLUSH`. NOSCRIPT means nothing ran, so
-    /// the second call cannot repeat any effect.
-    fn eval(&self, args: &[RedisParameter]) -> Result<Vec<RedisResult>, ApiError> {
-        let with = |first: &str| {
-            let mut all = Vec::with_capacity(args.len() + 1);
-            all.push(RedisParameter::Binary(first.as_bytes().to_vec()));
-            all.extend_from_slice(args);
-            all
-        };
-        match self.redis.execute("EVALSHA", &with(SCRIPT_SHA1)) {
-            Err(error) if is_noscript(&error) => self
-                .redis
-                .execute("EVAL", &with(SCRIPT))
-                .map_err(redis_unavailable),
+    /// the second call cannot repeat any effect. `args[0]` is the script's SHA-1.
+    fn eval(&self, args: &mut [RedisParameter]) -> Result<Vec<RedisResult>, ApiError> {
+        match self.redis.execute("EVALSHA", args) {
+            Err(error) if is_noscript(&error) => {
+                args[0] = RedisParameter::Binary(SCRIPT.as_bytes().to_vec());
+                self.redis.execute("EVAL", args).map_err(redis_unavailable)
+            }
             result => result.map_err(redis_unavailable),
         }
     }

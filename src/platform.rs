@@ -1,5 +1,5 @@
-//! What the component asks its host for besides Redis and MySQL: time, randomness and
-//! the log stream, taken straight from WASI 0.2 (`wasi:clocks`, `wasi:random`,
+//! What the component asks its host for besides Redis and MySQL: time, sleep, randomness
+//! and the log stream, taken straight from WASI 0.2 (`wasi:clocks`, `wasi:random`,
 //! `wasi:cli/stderr`).
 //!
 //! Rust's `std` reaches these through the preview1 adapter, which sets up its own state
@@ -31,6 +31,11 @@ mod imp {
     pub fn write_stderr(bytes: &[u8]) {
         // Nothing to do if the host's log stream refuses a line.
         let _ = wasi::cli::stderr::get_stderr().blocking_write_and_flush(bytes);
+    }
+
+    pub fn sleep(duration: Duration) {
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        wasi::clocks::monotonic_clock::subscribe_duration(nanos).block();
     }
 }
 
@@ -65,6 +70,10 @@ mod imp {
     pub fn write_stderr(bytes: &[u8]) {
         let _ = std::io::stderr().write_all(bytes);
     }
+
+    pub fn sleep(duration: Duration) {
+        std::thread::sleep(duration);
+    }
 }
 
 /// Time on a clock that only moves forward, for durations.
@@ -75,6 +84,13 @@ pub fn monotonic() -> Duration {
 /// Wall-clock time since the Unix epoch.
 pub fn since_epoch() -> Duration {
     imp::since_epoch()
+}
+
+/// Blocks for `duration`, on the monotonic clock. (`std::thread::sleep` would go through
+/// the preview1 adapter's `poll_oneoff`, and every import the component keeps, used or
+/// not, is wired up again when each request's instance is created.)
+pub fn sleep(duration: Duration) {
+    imp::sleep(duration);
 }
 
 /// `N` bytes from the host's cryptographically secure random source.
@@ -108,11 +124,9 @@ thread_local! {
         const { std::cell::RefCell::new(([0; POOL_BYTES], POOL_BYTES)) };
 }
 
-/// Writes one complete line to the component's stderr in a single write, so lines of
-/// concurrent requests never interleave.
-pub fn log_line(line: &str) {
-    let mut bytes = Vec::with_capacity(line.len() + 1);
-    bytes.extend_from_slice(line.as_bytes());
-    bytes.push(b'\n');
-    imp::write_stderr(&bytes);
+/// Writes one complete line, its newline included, to the component's stderr in a single
+/// write, so lines of concurrent requests never interleave.
+pub fn log_line(line: String) {
+    debug_assert!(line.ends_with('\n'));
+    imp::write_stderr(line.as_bytes());
 }

@@ -14,6 +14,7 @@ use crate::error::{ApiError, Backend, Numbered};
 use crate::job::{JobKind, JobTemplate, Stamp};
 use crate::lookup::{ChatLookup, Lookup};
 use crate::numbering::{Known, Numbering, Reply, Subject};
+use crate::platform;
 
 /// Lookups needed at most: a cold cache and a missing counter are settled by one MySQL
 /// read, which supplies ids and seed together; the extra rounds cover a counter that
@@ -112,7 +113,7 @@ pub fn create_message(
                         return Err(ApiError::ChatPending);
                     }
                     polls += 1;
-                    std::thread::sleep(PENDING_POLL_STEP);
+                    platform::sleep(PENDING_POLL_STEP);
                 }
             }
         }
@@ -183,7 +184,7 @@ fn issue(
             }
             Reply::Wait => {
                 waits += 1;
-                std::thread::sleep(WAIT_STEP);
+                platform::sleep(WAIT_STEP);
             }
             need => {
                 lookups += 1;

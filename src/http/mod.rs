@@ -9,14 +9,17 @@ mod request_id;
 mod response;
 mod routes;
 
-use spin_sdk::http::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
-use std::fmt::Write as _;
+use spin_sdk::http::{
+    Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
+};
+use std::borrow::Cow;
 use std::time::Duration;
 use wasi::io::streams::StreamError;
 
 use crate::config::Config;
 use crate::domain::{IdempotencyKey, MessageBody};
 use crate::error::ApiError;
+use crate::json;
 use crate::platform;
 use crate::readiness::Readiness;
 use crate::service;
@@ -33,7 +36,7 @@ use routes::Endpoint;
 /// request in the test host, about a tenth of the whole platform floor.
 pub fn serve(request: IncomingRequest, response_out: ResponseOutparam) {
     let started = platform::monotonic();
-    let method = request.method().to_string();
+    let method = method_name(request.method());
     let path = request.path_with_query().unwrap_or_default();
     let matched = routes::route(&method, &path);
 
@@ -71,6 +74,22 @@ pub fn serve(request: IncomingRequest, response_out: ResponseOutparam) {
         request_id: &request_id,
         detail,
     });
+}
+
+/// The request's method as text; the standard ones without an allocation.
+fn method_name(method: Method) -> Cow<'static, str> {
+    Cow::Borrowed(match method {
+        Method::Get => "GET",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Delete => "DELETE",
+        Method::Patch => "PATCH",
+        Method::Head => "HEAD",
+        Method::Options => "OPTIONS",
+        Method::Connect => "CONNECT",
+        Method::Trace => "TRACE",
+        Method::Other(other) => return Cow::Owned(other),
+    })
 }
 
 /// The request headers the service reads, copied out in one pass: each look-up is a host
@@ -185,10 +204,9 @@ fn write(response_out: ResponseOutparam, reply: Reply) {
     // A declared length lets the host send the body as it is instead of chunked, with no
     // separate terminator write. (A 204 must not carry one: RFC 9110, 8.6.)
     if reply.status != 204 {
-        headers.push((
-            "content-length".to_owned(),
-            reply.body.len().to_string().into_bytes(),
-        ));
+        let mut length = String::new();
+        json::push_u64(&mut length, reply.body.len() as u64);
+        headers.push(("content-length".to_owned(), length.into_bytes()));
     }
     // Header names and values are constants or digits, so the host cannot refuse them.
     let Ok(fields) = Fields::from_list(&headers) else {
@@ -246,39 +264,35 @@ struct Logged<'a> {
 /// message body or a secret.
 fn log(logged: &Logged<'_>) {
     let micros = (platform::monotonic() - logged.started).as_micros();
-    platform::log_line(&logged.render(micros));
+    platform::log_line(logged.render(micros));
 }
 
 impl Logged<'_> {
-    /// The line, written directly rather than through a `serde_json::Value` since it is
-    /// built on every request. The method, request id and cause are escaped; the route
-    /// is a constant template and the rest are numbers.
+    /// The line, newline included, written by hand (see [`crate::json`]) since it is built
+    /// on every request. The method, request id and cause are escaped; the route is a
+    /// constant template and the rest are numbers.
     fn render(&self, duration_micros: u128) -> String {
         let mut line = String::with_capacity(192);
         line.push_str(r#"{"method":"#);
-        push_json_string(&mut line, self.method);
+        json::push_string(&mut line, self.method);
         line.push_str(r#","route":""#);
         line.push_str(self.route);
-        // Writing to a String cannot fail.
-        let _ = write!(
-            line,
-            r#"","status":{},"duration_ms":{}.{:03},"request_id":"#,
-            self.status,
-            duration_micros / 1000,
-            duration_micros % 1000,
-        );
-        push_json_string(&mut line, self.request_id.as_str());
+        line.push_str(r#"","status":"#);
+        json::push_u64(&mut line, self.status.into());
+        line.push_str(r#","duration_ms":"#);
+        let micros = u64::try_from(duration_micros).unwrap_or(u64::MAX);
+        json::push_u64(&mut line, micros / 1000);
+        line.push('.');
+        json::push_padded(&mut line, micros % 1000, 3);
+        line.push_str(r#","request_id":"#);
+        json::push_string(&mut line, self.request_id.as_str());
         if let Some(detail) = &self.detail {
             line.push_str(r#","error":"#);
-            push_json_string(&mut line, detail);
+            json::push_string(&mut line, detail);
         }
-        line.push('}');
+        line.push_str("}\n");
         line
     }
-}
-
-fn push_json_string(line: &mut String, text: &str) {
-    line.push_str(&serde_json::to_string(text).expect("a string always serializes"));
 }
 
 #[cfg(test)]
@@ -296,9 +310,12 @@ mod log_line {
             request_id: &request_id,
             detail: Some("redis: \"down\"\n\u{1}".to_owned()),
         };
-        let line = logged.render(452);
+        let rendered = logged.render(452);
+        let line = rendered
+            .strip_suffix('\n')
+            .expect("a line ends with a newline");
         assert!(!line.contains('\n'));
-        let parsed: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(
             parsed,
             serde_json::json!({

@@ -4,6 +4,7 @@
 //! An id that came in is kept, so a request keeps the id a proxy or the Rails front end
 //! gave it; the contract's CORS headers already expose `X-Request-Id` to browsers.
 
+use crate::json;
 use crate::platform;
 
 /// The longest incoming id kept; longer ones are replaced. Proxies' ids (UUIDs, AWS trace
@@ -31,10 +32,10 @@ impl RequestId {
 
     /// 128 random bits as 32 lowercase hex characters.
     fn generate() -> Self {
-        Self(format!(
-            "{:032x}",
-            u128::from_le_bytes(platform::random_bytes())
-        ))
+        let random: [u8; 16] = platform::random_bytes();
+        let mut id = String::with_capacity(32);
+        json::push_hex(&mut id, &random);
+        Self(id)
     }
 
     pub fn as_str(&self) -> &str {
