@@ -6,6 +6,8 @@
 //! ([`lookup`]), and answered at once; the Rails Sidekiq worker writes MySQL. The
 //! compatibility contract with the Rails side is `CONTRACT.md` in the shared folder.
 
+#[cfg(any(target_arch = "wasm32", test))]
+mod allocator;
 pub mod config;
 pub mod domain;
 pub mod error;
