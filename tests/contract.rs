@@ -589,6 +589,41 @@ fn a_failed_enqueue_takes_no_number() {
     assert_eq!(redis.queue_len(), 1);
 }
 
+/// The same for Sidekiq's set of queue names: the script finds out only when SADD fails,
+/// and then has written nothing else, so the counter and the queue are as they were.
+#[test]
+fn a_queue_set_of_the_wrong_type_takes_no_number_and_queues_nothing() {
+    let stack = Stack::start("atomic_queues", 10);
+    let (app_id, token) = stack.new_application();
+    let mut redis = stack.redis();
+    let _: () = redis.cmd(&["SET", "queues", "not a set"]);
+    let response = stack.create_chat(&token);
+    assert_eq!(response.status, 503);
+    let counter = format!("chat_app:{app_id}:chat_counter");
+    assert_eq!(redis.get_int(&counter), None, "no number was taken");
+    assert_eq!(redis.queue_len(), 0, "no job was queued");
+    let queues: String = redis.cmd(&["GET", "queues"]);
+    assert_eq!(queues, "not a set");
+
+    let _: () = redis.cmd(&["DEL", "queues"]);
+    assert_eq!(stack.create_chat(&token).json()["number"], 1);
+    let names: Vec<String> = redis.cmd(&["SMEMBERS", "queues"]);
+    assert_eq!(names, ["default"]);
+}
+
+/// A queue that is not a list fails the LPUSH after SADD has run: the script takes the
+/// queue name back out of a set it had just created, so Redis is left exactly as it was.
+#[test]
+fn a_failed_push_leaves_no_queue_name_behind() {
+    let stack = Stack::start("atomic_push", 11);
+    let (_, token) = stack.new_application();
+    let mut redis = stack.redis();
+    let _: () = redis.cmd(&["SET", "queue:default", "not a list"]);
+    assert_eq!(stack.create_chat(&token).status, 503);
+    let exists: i64 = redis.cmd(&["EXISTS", "queues"]);
+    assert_eq!(exists, 0, "the SADD was undone");
+}
+
 /// "I could not check" is not "it does not exist": with MySQL unreachable, a lookup that
 /// needs it answers 503, never 404, and takes nothing.
 #[test]
