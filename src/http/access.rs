@@ -19,6 +19,11 @@ impl Access {
         }
     }
 
+    /// Whether a request must present a key (and so its `Authorization` header be read).
+    pub fn requires_key(&self) -> bool {
+        self.api_key.is_some()
+    }
+
     /// With a key configured, a request needs `Authorization: Bearer <key>`. The key is
     /// compared in constant time, so response timing says nothing about how much of a
     /// guess was right.
