@@ -2,18 +2,23 @@
 //! does per request — open one connection (Spin never pools them) and send one
 //! command — answering a small 201 JSON like the chat-service does.
 //!
-//! By default it answers the way the chat-service does (body written and finished before
-//! the response is handed to the host, with a `Content-Length`), so the comparison
-//! measures the Redis work and not a difference in how the reply is written. Built with
+//! By default it is exported and answers the way the chat-service is and does (the WASI
+//! 0.2 bindings without the SDK's async executor; body written and finished before the
+//! response is handed to the host, with a `Content-Length`), so the comparison measures
+//! the work and not a difference in how the reply is written. Built with
 //! the `sdk-reply` feature, it answers through the SDK's usual `Response` path instead:
 //! what a typical component pays, which the first floor figures came from.
+//! Built with the `contract` feature, it is a third reference instead: every host call a
+//! chat creation must make (see `contract.rs`) and nothing else.
 
-use spin_sdk::http_component;
+#[cfg(not(feature = "contract"))]
 use spin_sdk::redis::Connection;
 
+#[cfg(not(feature = "contract"))]
 const KEY: &str = "bench:floor:counter";
 
 /// One connection, one command; the reply's status and JSON body.
+#[cfg(not(feature = "contract"))]
 fn floor() -> (u16, String) {
     let result = spin_sdk::variables::get("redis_url")
         .map_err(|e| e.to_string())
@@ -25,38 +30,50 @@ fn floor() -> (u16, String) {
     }
 }
 
-#[cfg(not(feature = "sdk-reply"))]
-#[http_component]
-fn handle(
-    _request: spin_sdk::http::IncomingRequest,
-    response_out: spin_sdk::http::ResponseOutparam,
-) {
-    use spin_sdk::http::{Fields, OutgoingBody, OutgoingResponse};
+#[cfg(feature = "contract")]
+mod contract;
 
-    let (status, body) = floor();
-    let headers = [
-        ("content-type".to_owned(), b"application/json".to_vec()),
-        (
-            "content-length".to_owned(),
-            body.len().to_string().into_bytes(),
-        ),
-    ];
-    let Ok(fields) = Fields::from_list(&headers) else {
-        return;
+/// Exported as the chat-service exports its handler (the WASI 0.2 bindings, without the
+/// SDK's async executor), and answering as it answers.
+#[cfg(not(any(feature = "sdk-reply", feature = "contract")))]
+mod direct {
+    use wasi::exports::http::incoming_handler::Guest;
+    use wasi::http::types::{
+        Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam,
     };
-    let response = OutgoingResponse::new(fields);
-    let _ = response.set_status_code(status);
-    if let Ok(outgoing) = response.body() {
-        if let Ok(stream) = outgoing.write() {
-            let _ = stream.blocking_write_and_flush(body.as_bytes());
+
+    struct Floor;
+
+    wasi::http::proxy::export!(Floor);
+
+    impl Guest for Floor {
+        fn handle(_request: IncomingRequest, response_out: ResponseOutparam) {
+            let (status, body) = super::floor();
+            let headers = [
+                ("content-type".to_owned(), b"application/json".to_vec()),
+                (
+                    "content-length".to_owned(),
+                    body.len().to_string().into_bytes(),
+                ),
+            ];
+            let Ok(fields) = Fields::from_list(&headers) else {
+                return;
+            };
+            let response = OutgoingResponse::new(fields);
+            let _ = response.set_status_code(status);
+            if let Ok(outgoing) = response.body() {
+                if let Ok(stream) = outgoing.write() {
+                    let _ = stream.blocking_write_and_flush(body.as_bytes());
+                }
+                let _ = OutgoingBody::finish(outgoing, None);
+            }
+            ResponseOutparam::set(response_out, Ok(response));
         }
-        let _ = OutgoingBody::finish(outgoing, None);
     }
-    response_out.set(response);
 }
 
-#[cfg(feature = "sdk-reply")]
-#[http_component]
+#[cfg(all(feature = "sdk-reply", not(feature = "contract")))]
+#[spin_sdk::http_component]
 fn handle(_request: spin_sdk::http::Request) -> spin_sdk::http::Response {
     let (status, body) = floor();
     spin_sdk::http::Response::builder()
