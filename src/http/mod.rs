@@ -171,8 +171,10 @@ fn read_message(
         .consume()
         .map_err(|()| ApiError::InvalidRequestBody)?;
     let stream = body.stream().map_err(|()| ApiError::InvalidRequestBody)?;
-    let mut bytes = Vec::new();
-    loop {
+    let mut bytes = Vec::with_capacity(declared.unwrap_or(0) as usize);
+    // With a declared length, the body is complete once that much has arrived (the
+    // host's HTTP server delivers no more), so there is no read for the end of the stream.
+    while declared != Some(bytes.len() as u64) {
         match stream.blocking_read(READ_CHUNK_BYTES) {
             Ok(chunk) if bytes.len() + chunk.len() > MAX_REQUEST_BYTES => {
                 return Err(ApiError::PayloadTooLarge);
