@@ -4,7 +4,8 @@
 //!
 //! What a warm chat creation cannot do without, and why:
 //! - the method and path (routing), and three request headers (`X-Request-Id`, `Origin`,
-//!   `Idempotency-Key`: issues #5 and #6; `Authorization` only matters with an API key);
+//!   `Idempotency-Key`: issues #5 and #6; `Authorization` only matters with an API key),
+//!   and for a message its `Content-Length` and its body;
 //! - three variables (`redis_url`, `api_key`, `rate_limit_per_second`), one random draw
 //!   (the request id and the job's two ids) and three clock readings (the job's time, the
 //!   log line's duration);
@@ -12,11 +13,15 @@
 //!   job of the real size (issue #4: lookups, INCR, SADD and LPUSH in one script);
 //! - a 201 with the contract's eight headers (`Content-Type`, five CORS headers,
 //!   `X-Request-Id`, `Content-Length`);
-//! - one JSON log line on stderr (issue #6).
+//! - one JSON log line on stderr (issue #6);
+//! - and, never called on a warm request but imported (Spin wires up every import for
+//!   each request's instance): MySQL for a lookup that is not cached, and a clock to wait
+//!   on another request's cache fill (issue #4).
 //!
 //! It is exported and answers the way the chat-service does (WASI 0.2 bindings, no async
-//! executor, headers read by name). The token is the path (`/<token>`); `bench/run` keeps
-//! its lookup in the script's cache.
+//! executor, headers read by name). The path is `/<token>` for a chat and
+//! `/<token>/messages` for a message to chat 1; `bench/run` keeps the lookups in the
+//! script's cache. The body is read, not parsed: parsing is the component's own work.
 
 use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
 use wasi::exports::http::incoming_handler::Guest;
@@ -60,21 +65,29 @@ fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
     let started = wasi::clocks::monotonic_clock::now();
     let _method = request.method();
     let path = request.path_with_query().unwrap_or_default();
+    let (token, message) = match path.trim_start_matches('/').split_once('/') {
+        Some((token, _)) => (token.to_owned(), true),
+        None => (path.trim_start_matches('/').to_owned(), false),
+    };
     let headers = request.headers();
     let _headers =
         ["x-request-id", "origin", "idempotency-key"].map(|name| headers.get(&name.to_owned()));
+    let length = message.then(|| headers.get(&"content-length".to_owned()));
     drop(headers);
+    if let Some(length) = length {
+        read_body(request, length);
+    }
     let _random = wasi::random::random::get_random_bytes(64);
     let _api_key = spin_sdk::variables::get("api_key");
     let _rate_limit = spin_sdk::variables::get("rate_limit_per_second");
     let _now = wasi::clocks::wall_clock::now();
-    let token = path.trim_start_matches('/');
     let number = spin_sdk::variables::get("redis_url")
         .ok()
         .and_then(|url| Connection::open(&url).ok())
-        .and_then(|redis| number(&redis, token));
+        .and_then(|redis| number(&redis, &token, message));
 
     let (status, body) = match number {
+        Some(n) if message => (201, format!(r#"{{"number":{n}}}"#)),
         Some(n) => (201, format!(r#"{{"number":{n},"messages_count":0}}"#)),
         None => (503, r#"{"error":"unavailable"}"#.to_owned()),
     };
@@ -109,24 +122,46 @@ fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
     let _ = wasi::cli::stderr::get_stderr().blocking_write_and_flush(line.as_bytes());
 }
 
+/// Reads the body up to its declared length, as the chat-service does.
+fn read_body(request: IncomingRequest, length: Vec<Vec<u8>>) {
+    let declared: usize = length
+        .first()
+        .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+        .unwrap_or(0);
+    let Ok(body) = request.consume() else { return };
+    let Ok(stream) = body.stream() else { return };
+    let mut read = 0;
+    while read < declared {
+        match stream.blocking_read(64 * 1024) {
+            Ok(chunk) => read += chunk.len(),
+            Err(_) => break,
+        }
+    }
+}
+
 /// The numbering script's warm call, with the chat-service's arguments (see
 /// `src/numbering.rs`); its number, if it issued one.
-fn number(redis: &Connection, token: &str) -> Option<i64> {
+fn number(redis: &Connection, token: &str, message: bool) -> Option<i64> {
     let text = |s: &str| RedisParameter::Binary(s.as_bytes().to_vec());
+    let (kind, chat, args_tail) = if message {
+        ("message", "1", r#","hello from bench/run""#)
+    } else {
+        ("chat", "", "")
+    };
     let mut args = vec![
         text(SCRIPT_SHA1),
         RedisParameter::Int64(0),
-        text("chat"),
+        text(kind),
         text(token),
-        text(""),
+        text(chat),
         text(""),
         text(""),
         text(""),
         RedisParameter::Int64(300),
         text(JOB_HEAD),
-        text(""),
+        text(args_tail),
         text(JOB_TAIL),
-        text(&format!("chat_service:v1:fill:chat:{token}")),
+        text(&format!("chat_service:v1:fill:{kind}:{token}:{chat}")),
         text(""),
         RedisParameter::Int64(86_400),
         RedisParameter::Int64(0),
@@ -141,6 +176,20 @@ fn number(redis: &Connection, token: &str) -> Option<i64> {
     };
     match reply.as_slice() {
         [RedisResult::Int64(0), RedisResult::Int64(n), _] => Some(*n),
+        // Never on a warm request, but a component must be able to do both, and Spin
+        // wires up every import of a component for each request's instance: a lookup
+        // that is not cached is read from MySQL (the floor only opens a connection and
+        // asks it something), and a lookup another request is filling is waited for.
+        [RedisResult::Int64(1 | 2)] => {
+            let url = spin_sdk::variables::get("mysql_url").ok()?;
+            let mysql = spin_sdk::mysql::Connection::open(&url).ok()?;
+            mysql.query("SELECT 1", &[]).ok()?;
+            None
+        }
+        [RedisResult::Int64(6)] => {
+            wasi::clocks::monotonic_clock::subscribe_duration(2_000_000).block();
+            None
+        }
         _ => None,
     }
 }
