@@ -25,9 +25,7 @@
 
 use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
 use wasi::exports::http::incoming_handler::Guest;
-use wasi::http::types::{
-    Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam,
-};
+use wasi::http::types::{IncomingRequest, ResponseOutparam};
 
 const SCRIPT: &str = include_str!("../../../src/numbering.lua");
 const SCRIPT_SHA1: &str = env!("NUMBERING_SCRIPT_SHA1");
@@ -101,17 +99,7 @@ fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
         "content-length".to_owned(),
         body.len().to_string().into_bytes(),
     ));
-    if let Ok(fields) = Fields::from_list(&headers) {
-        let response = OutgoingResponse::new(fields);
-        let _ = response.set_status_code(status);
-        if let Ok(outgoing) = response.body() {
-            if let Ok(stream) = outgoing.write() {
-                let _ = stream.blocking_write_and_flush(body.as_bytes());
-            }
-            let _ = OutgoingBody::finish(outgoing, None);
-        }
-        ResponseOutparam::set(response_out, Ok(response));
-    }
+    super::reply(response_out, status, &headers, body.as_bytes());
 
     let micros = (wasi::clocks::monotonic_clock::now() - started) / 1_000;
     let line = format!(

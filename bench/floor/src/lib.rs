@@ -38,9 +38,7 @@ mod contract;
 #[cfg(not(any(feature = "sdk-reply", feature = "contract")))]
 mod direct {
     use wasi::exports::http::incoming_handler::Guest;
-    use wasi::http::types::{
-        Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam,
-    };
+    use wasi::http::types::{IncomingRequest, ResponseOutparam};
 
     struct Floor;
 
@@ -56,20 +54,34 @@ mod direct {
                     body.len().to_string().into_bytes(),
                 ),
             ];
-            let Ok(fields) = Fields::from_list(&headers) else {
-                return;
-            };
-            let response = OutgoingResponse::new(fields);
-            let _ = response.set_status_code(status);
-            if let Ok(outgoing) = response.body() {
-                if let Ok(stream) = outgoing.write() {
-                    let _ = stream.blocking_write_and_flush(body.as_bytes());
-                }
-                let _ = OutgoingBody::finish(outgoing, None);
-            }
-            ResponseOutparam::set(response_out, Ok(response));
+            super::reply(response_out, status, &headers, body.as_bytes());
         }
     }
+}
+
+/// Answers as the chat-service answers: the body written and finished before the
+/// response is handed to the host, so headers and body leave in one write.
+#[cfg(any(feature = "contract", not(feature = "sdk-reply")))]
+fn reply(
+    response_out: wasi::http::types::ResponseOutparam,
+    status: u16,
+    headers: &[(String, Vec<u8>)],
+    body: &[u8],
+) {
+    use wasi::http::types::{Fields, OutgoingBody, OutgoingResponse, ResponseOutparam};
+
+    let Ok(fields) = Fields::from_list(headers) else {
+        return;
+    };
+    let response = OutgoingResponse::new(fields);
+    let _ = response.set_status_code(status);
+    if let Ok(outgoing) = response.body() {
+        if let Ok(stream) = outgoing.write() {
+            let _ = stream.blocking_write_and_flush(body);
+        }
+        let _ = OutgoingBody::finish(outgoing, None);
+    }
+    ResponseOutparam::set(response_out, Ok(response));
 }
 
 #[cfg(all(feature = "sdk-reply", not(feature = "contract")))]
