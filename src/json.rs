@@ -43,19 +43,7 @@ pub fn push_string(out: &mut String, text: &str) {
 
 /// Appends `n` in decimal.
 pub fn push_u64(out: &mut String, n: u64) {
-    // u64::MAX has 20 digits.
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    push_ascii(out, &digits[at..]);
+    push_padded(out, n, 1);
 }
 
 /// Appends `n` in decimal, with a `-` when negative.

@@ -126,7 +126,7 @@ thread_local! {
 
 /// Writes one complete line, its newline included, to the component's stderr in a single
 /// write, so lines of concurrent requests never interleave.
-pub fn log_line(line: String) {
+pub fn log_line(line: &str) {
     debug_assert!(line.ends_with('\n'));
     imp::write_stderr(line.as_bytes());
 }

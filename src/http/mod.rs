@@ -265,7 +265,7 @@ struct Logged<'a> {
 /// message body or a secret.
 fn log(logged: &Logged<'_>) {
     let micros = (platform::monotonic() - logged.started).as_micros();
-    platform::log_line(logged.render(micros));
+    platform::log_line(&logged.render(micros));
 }
 
 impl Logged<'_> {
