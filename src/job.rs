@@ -88,13 +88,15 @@ impl JobTemplate {
             r#"{"class":"ActiveJob::QueueAdapters::SidekiqAdapter::JobWrapper","wrapped":""#,
         );
         head.push_str(class);
-        head.push_str(r#"","queue":"default","args":[{"job_class":""#);
+        head.push_str(r#"","queue":""#);
+        head.push_str(QUEUE);
+        head.push_str(r#"","args":[{"job_class":""#);
         head.push_str(class);
         head.push_str(r#"","job_id":""#);
         push_uuid_v4(&mut head, &stamp.job_id);
-        head.push_str(
-            r#"","provider_job_id":null,"queue_name":"default","priority":null,"arguments":"#,
-        );
+        head.push_str(r#"","provider_job_id":null,"queue_name":""#);
+        head.push_str(QUEUE);
+        head.push_str(r#"","priority":null,"arguments":"#);
 
         let args_tail = match kind {
             JobKind::CreateChat => String::new(),
