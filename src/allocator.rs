@@ -294,6 +294,14 @@ mod tests {
         }
     }
 
+    /// Whether the `len` bytes at `block` all hold `fill`.
+    unsafe fn filled_with(block: *const u8, len: usize, fill: u8) -> bool {
+        // SAFETY: the caller passes a live block of at least `len` bytes.
+        unsafe { std::slice::from_raw_parts(block, len) }
+            .iter()
+            .all(|b| *b == fill)
+    }
+
     /// Random allocations, reallocations and frees: live blocks never overlap and keep
     /// their contents.
     #[test]
@@ -326,11 +334,7 @@ mod tests {
                     1 | 2 if !live.is_empty() => {
                         let (block, layout, fill) =
                             live.swap_remove((next() as usize) % live.len());
-                        assert!(
-                            std::slice::from_raw_parts(block, layout.size())
-                                .iter()
-                                .all(|b| *b == fill)
-                        );
+                        assert!(filled_with(block, layout.size(), fill));
                         arena.dealloc(block, layout);
                     }
                     3 if !live.is_empty() => {
@@ -339,12 +343,7 @@ mod tests {
                         let new_size = 1 + (next() % 600) as usize;
                         let moved = arena.realloc(block, layout, new_size);
                         assert!(!moved.is_null());
-                        let kept = layout.size().min(new_size);
-                        assert!(
-                            std::slice::from_raw_parts(moved, kept)
-                                .iter()
-                                .all(|b| *b == fill)
-                        );
+                        assert!(filled_with(moved, layout.size().min(new_size), fill));
                         moved.write_bytes(fill, new_size);
                         live[at] = (
                             moved,

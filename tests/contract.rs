@@ -569,8 +569,9 @@ fn a_flushed_script_cache_is_reloaded() {
 }
 
 /// Fault 1 of the Go service: a failure between INCR and LPUSH burned a number. The script
-/// checks everything before its first write, so a queue it cannot push to leaves the
-/// counter as it was, and the next request gets the number that was not handed out.
+/// pushes the job before it touches the counter and undoes what it wrote when the push
+/// fails, so a queue it cannot push to leaves the counter as it was, and the next request
+/// gets the number that was not handed out.
 #[test]
 fn a_failed_enqueue_takes_no_number() {
     // A Redis database of its own: this test breaks the queue on purpose.
