@@ -61,3 +61,48 @@ pub fn component_imports(path: &Path) -> Result<Vec<String>> {
     }
     Ok(names)
 }
+
+/// The WIT interfaces a core module itself imports and exports, e.g.
+/// `fermyon:spin/redis@2.0.0` and `wasi:http/incoming-handler@0.2.0`: what a host must
+/// provide whichever preview1 adapter it applies (the adapter's own imports, listed by
+/// [`component_imports`], are the host's choice: Spin links the adapter it ships).
+/// The preview1 module the adapter stands in for is left out.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ModuleInterfaces {
+    pub imports: std::collections::BTreeSet<String>,
+    pub exports: std::collections::BTreeSet<String>,
+}
+
+pub fn module_interfaces(path: &Path) -> Result<ModuleInterfaces> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
+    if !Parser::is_core_wasm(&bytes) {
+        bail!("{} is not a core WebAssembly module", path.display());
+    }
+    let mut found = ModuleInterfaces::default();
+    for payload in Parser::new(0).parse_all(&bytes) {
+        match payload? {
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    let module = import?.module;
+                    if module != WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME {
+                        found.imports.insert(module.to_owned());
+                    }
+                }
+            }
+            // wit-bindgen names an exported function `<interface>#<function>`, and its
+            // post-return function `cabi_post_<interface>#<function>`.
+            Payload::ExportSection(reader) => {
+                for export in reader {
+                    let name = export?.name;
+                    if let Some((interface, _)) = name.split_once('#') {
+                        let interface = interface.strip_prefix("cabi_post_").unwrap_or(interface);
+                        found.exports.insert(interface.to_owned());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(found)
+}

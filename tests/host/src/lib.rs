@@ -26,7 +26,7 @@ use std::thread::JoinHandle;
 
 use anyhow::{Context, Result};
 
-pub use componentize::component_imports;
+pub use componentize::{ModuleInterfaces, component_imports, module_interfaces};
 
 /// How to run the application; mirrors the `spin up` options the tests need.
 #[derive(Debug, Clone)]

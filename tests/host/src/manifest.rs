@@ -22,6 +22,9 @@ pub struct Manifest {
     pub http_triggers: Vec<HttpTrigger>,
     /// `[application.trigger.http] base`, default "/".
     pub http_base: String,
+    /// `[application] name` and `version`, which Spin serves at `/.well-known/spin/info`.
+    pub name: String,
+    pub version: Option<String>,
 }
 
 /// One `[variables]` entry. Spin requires exactly one of `default` / `required = true`.
@@ -72,6 +75,10 @@ struct RawManifest {
 
 #[derive(Deserialize, Default)]
 struct RawApplication {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    version: Option<String>,
     #[serde(default)]
     trigger: Option<RawAppTrigger>,
 }
@@ -176,9 +183,10 @@ impl Manifest {
                 http_triggers.push(HttpTrigger { route, component });
             }
         }
-        let http_base = raw
-            .application
-            .and_then(|a| a.trigger)
+        let application = raw.application.unwrap_or_default();
+        let (name, version) = (application.name.unwrap_or_default(), application.version);
+        let http_base = application
+            .trigger
             .and_then(|t| t.http)
             .and_then(|h| h.base)
             .unwrap_or_else(|| "/".to_string());
@@ -188,6 +196,8 @@ impl Manifest {
             components,
             http_triggers,
             http_base,
+            name,
+            version,
         })
     }
 }

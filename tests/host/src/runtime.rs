@@ -148,6 +148,9 @@ pub struct LoadedComponent {
 pub struct App {
     pub router: Router,
     pub components: HashMap<String, LoadedComponent>,
+    /// The body of `/.well-known/spin/info`: Spin's `AppInfo` of a local app, the
+    /// application's name and version as pretty-printed JSON.
+    pub info: Vec<u8>,
 }
 
 impl App {
@@ -228,5 +231,14 @@ pub fn load(opts: &HostOptions) -> Result<App> {
         });
         components.insert(id.clone(), LoadedComponent { pre, context });
     }
-    Ok(App { router, components })
+    let mut info = serde_json::json!({ "name": manifest.name });
+    if let Some(version) = &manifest.version {
+        info["version"] = version.clone().into();
+    }
+    let info = serde_json::to_vec_pretty(&info)?;
+    Ok(App {
+        router,
+        components,
+        info,
+    })
 }
