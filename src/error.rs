@@ -68,7 +68,7 @@ impl ApiError {
     pub fn unavailable(backend: Backend, detail: impl fmt::Display) -> Self {
         Self::Unavailable {
             backend,
-            detail: detail.to_string(),
+            detail: without_backtrace(detail.to_string()),
         }
     }
 
@@ -148,6 +148,27 @@ impl ApiError {
     }
 }
 
+/// Spin renders a MySQL connection failure with anyhow's `{:?}`, which ends in a
+/// backtrace of Spin's own frames (fifty lines of `<unknown>`) whenever `RUST_BACKTRACE`
+/// is set where Spin runs: noise in a log line, cut here. The text arrives either as it
+/// is or inside the `Debug` form of the SDK's error (newlines escaped, a closing `")`),
+/// whose closing is kept.
+fn without_backtrace(mut detail: String) -> String {
+    for (marker, closing) in [
+        ("\\n\\nStack backtrace:", "\")"),
+        ("\n\nStack backtrace:", ""),
+    ] {
+        if let Some(start) = detail.find(marker) {
+            let end = detail
+                .rfind(closing)
+                .filter(|&end| !closing.is_empty() && end > start)
+                .unwrap_or(detail.len());
+            detail.replace_range(start..end, "");
+        }
+    }
+    detail
+}
+
 impl fmt::Display for Backend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -189,5 +210,23 @@ mod tests {
         assert_eq!(error.status(), 503);
         assert!(!error.message().contains("rails"));
         assert_eq!(error.extra_headers(), vec![("retry-after", "1".to_owned())]);
+    }
+
+    #[test]
+    fn a_backtrace_spin_appends_is_cut_from_the_detail() {
+        let escaped = r#"Error::ConnectionFailed("Server error: `ERROR 1049`\n\nCaused by:\n    ERROR 1049\n\nStack backtrace:\n   0: <unknown>\n  47: clone3")"#;
+        let error = ApiError::unavailable(Backend::Mysql, escaped);
+        assert_eq!(
+            error.log_detail().unwrap(),
+            r#"mysql: Error::ConnectionFailed("Server error: `ERROR 1049`\n\nCaused by:\n    ERROR 1049")"#
+        );
+        let plain = "refused\n\nStack backtrace:\n   0: <unknown>";
+        let error = ApiError::unavailable(Backend::Mysql, plain);
+        assert_eq!(error.log_detail().unwrap(), "mysql: refused");
+        let error = ApiError::unavailable(Backend::Redis, "Connection refused (os error 111)");
+        assert_eq!(
+            error.log_detail().unwrap(),
+            "redis: Connection refused (os error 111)"
+        );
     }
 }

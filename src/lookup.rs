@@ -6,7 +6,7 @@
 use spin_sdk::mysql::{Connection, DbValue, MysqlError, ParameterValue};
 use std::time::Duration;
 
-use crate::config::Config;
+use crate::config::{Config, without_password};
 use crate::domain::{ChatNumber, Token};
 use crate::error::{ApiError, Backend};
 use crate::platform;
@@ -132,8 +132,10 @@ impl<'a> Lookup<'a> {
 /// Opens a connection and runs a trivial statement, for the readiness check: it proves
 /// the URL, the credentials and the server, without touching the Rails tables.
 pub fn ping(config: &Config) -> Result<(), ApiError> {
-    Connection::open(&config.mysql_url()?)
-        .and_then(|connection| connection.query("SELECT 1", &[]))
+    let url = config.mysql_url()?;
+    Connection::open(&url)
+        .map_err(|error| mysql_unreachable(error, &url))?
+        .query("SELECT 1", &[])
         .map(drop)
         .map_err(mysql_unavailable)
 }
@@ -157,7 +159,7 @@ fn open(url: &str) -> Result<Connection, ApiError> {
                 platform::sleep(pause);
                 pause = (pause * 2).min(Duration::from_millis(100));
             }
-            result => return result.map_err(mysql_unavailable),
+            result => return result.map_err(|error| mysql_unreachable(error, url)),
         }
     }
 }
@@ -185,6 +187,11 @@ fn int(row: &[DbValue], column: usize) -> Result<i64, ApiError> {
 
 fn mysql_unavailable(error: MysqlError) -> ApiError {
     ApiError::unavailable(Backend::Mysql, format!("{error:?}"))
+}
+
+/// A failed `open`, whose text may quote the URL it was given.
+fn mysql_unreachable(error: MysqlError, url: &str) -> ApiError {
+    ApiError::unavailable(Backend::Mysql, without_password(&format!("{error:?}"), url))
 }
 
 #[cfg(test)]

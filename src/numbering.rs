@@ -8,6 +8,7 @@
 
 use spin_sdk::redis::{Connection, Error as RedisError, RedisParameter, RedisResult};
 
+use crate::config::without_password;
 use crate::domain::{ChatNumber, IdempotencyKey, Token};
 use crate::error::{ApiError, Backend};
 use crate::job::JobTemplate;
@@ -128,7 +129,8 @@ pub struct Numbering {
 
 impl Numbering {
     pub fn open(redis_url: &str) -> Result<Self, ApiError> {
-        let redis = Connection::open(redis_url).map_err(redis_unavailable)?;
+        let redis =
+            Connection::open(redis_url).map_err(|error| redis_unreachable(error, redis_url))?;
         Ok(Self { redis })
     }
 
@@ -235,6 +237,11 @@ fn is_noscript(error: &RedisError) -> bool {
 
 fn redis_unavailable(error: RedisError) -> ApiError {
     ApiError::unavailable(Backend::Redis, format!("{error:?}"))
+}
+
+/// A failed `open`, whose text may quote the URL it was given.
+fn redis_unreachable(error: RedisError, url: &str) -> ApiError {
+    ApiError::unavailable(Backend::Redis, without_password(&format!("{error:?}"), url))
 }
 
 #[cfg(test)]
