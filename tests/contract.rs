@@ -557,6 +557,40 @@ fn the_component_imports_exactly_the_world_in_wit() {
     }
 }
 
+/// SpinKube's containerd-shim-spin 0.24 embeds Spin 3.6.3, so every interface the module
+/// itself imports or exports must be one Spin 3.6 provides (the preview1 adapter's own
+/// imports are Spin's business: it applies the adapter it ships). These are the versions
+/// checked against it: Spin 3.x's platform world includes `fermyon:spin/platform@2.0.0`
+/// (`wit/deps/spin@3.5.0/world.wit` in spinframework/spin), every Spin since 2.0 links
+/// WASI 0.2.0 and calls `wasi:http/incoming-handler@0.2.0`. A newer version (a newer
+/// `wasi` or `spin-sdk` crate brings one) must first be checked against Spin 3.6.3's WIT,
+/// then added here.
+#[test]
+fn nothing_the_module_uses_is_newer_than_spin_3_6_provides() {
+    const SPIN_3_6: [(&str, &str); 2] = [("fermyon:spin/", "2.0.0"), ("wasi:", "0.2.0")];
+    let wasm = support::repo_root().join("target/wasm32-wasip1/release/chat_service.wasm");
+    let used = spin_test_host::module_interfaces(&wasm).unwrap();
+    assert!(
+        used.exports.contains("wasi:http/incoming-handler@0.2.0"),
+        "the handler Spin 3.6's HTTP trigger calls: {:?}",
+        used.exports
+    );
+    for interface in used.imports.iter().chain(&used.exports) {
+        let (name, version) = interface
+            .rsplit_once('@')
+            .unwrap_or_else(|| panic!("{interface} has no version"));
+        let checked = SPIN_3_6
+            .iter()
+            .find(|(package, _)| name.starts_with(package))
+            .map(|(_, version)| *version);
+        assert_eq!(
+            checked,
+            Some(version),
+            "{interface}: not a version checked against Spin 3.6.3"
+        );
+    }
+}
+
 /// After a Redis restart (or `SCRIPT FLUSH`) the script is gone: EVALSHA answers NOSCRIPT,
 /// and the component runs it with EVAL, which loads it again. Nothing is done twice.
 #[test]
@@ -1124,20 +1158,11 @@ fn idempotency_keys_of_two_applications_never_meet() {
 /// failure its cause, with no secret in it.
 #[test]
 fn each_request_logs_one_json_line_with_its_request_id() {
-    let log = std::env::temp_dir().join(format!("chat-service-log-{}.jsonl", std::process::id()));
-    let _ = std::fs::remove_file(&log);
-    let mysql_url = format!("mysql://root@127.0.0.1:3306/{}", STACK.database);
-    let host = support::serve_logging_to(
-        &log,
-        &[("redis_url", STACK.redis_url()), ("mysql_url", mysql_url)],
-    );
-    let dead = support::serve_logging_to(
-        &log,
-        &[
-            ("redis_url", "redis://:hunter2@127.0.0.1:1/0".to_owned()),
-            ("redis_host", "127.0.0.1:1".to_owned()),
-        ],
-    );
+    let host = STACK.another_host(&[]);
+    let dead = STACK.another_host(&[
+        ("redis_url", "redis://:hunter2@127.0.0.1:1/0"),
+        ("redis_host", "127.0.0.1:1"),
+    ]);
     let (_, token) = STACK.new_application();
     let chats = format!("/api/v1/chat_applications/{token}/chats");
     let created = client::request(
@@ -1152,38 +1177,108 @@ fn each_request_logs_one_json_line_with_its_request_id() {
     assert_eq!(failed.status, 503);
     let failed_id = failed.header("x-request-id").unwrap().to_owned();
 
-    let lines: Vec<Value> =
-        support::eventually("two log lines", std::time::Duration::from_secs(5), || {
-            let text = std::fs::read_to_string(&log).ok()?;
-            let lines: Vec<Value> = text
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap())
-                .collect();
-            (lines.len() >= 2).then_some(lines)
+    let one_line = |host: &support::Host| -> Value {
+        let lines = support::eventually("a log line", std::time::Duration::from_secs(5), || {
+            let lines = host.log_lines();
+            (!lines.is_empty()).then_some(lines)
         });
-    let text = std::fs::read_to_string(&log).unwrap();
-    assert!(
-        !text.contains(&token) && !text.contains("hunter2"),
-        "{text}"
-    );
-    let line = |id: &str| {
-        lines
-            .iter()
-            .find(|l| l["request_id"] == id)
-            .cloned()
-            .unwrap()
+        assert_eq!(lines.len(), 1, "one line per request: {lines:?}");
+        assert!(
+            !lines[0].contains(&token) && !lines[0].contains("hunter2"),
+            "{}",
+            lines[0]
+        );
+        serde_json::from_str(&lines[0]).unwrap()
     };
-    let ok = line("log-test-1");
+    let ok = one_line(&host);
+    assert_eq!(ok["request_id"], "log-test-1");
     assert_eq!(ok["method"], "POST");
     assert_eq!(ok["route"], "/api/v1/chat_applications/:token/chats");
     assert_eq!(ok["status"], 201);
     assert!(ok["duration_ms"].as_f64().unwrap() >= 0.0);
     assert_eq!(ok.get("error"), None);
-    let bad = line(&failed_id);
+    let bad = one_line(&dead);
+    assert_eq!(bad["request_id"], failed_id.as_str());
     assert_eq!(bad["status"], 503);
     assert!(
         bad["error"].as_str().unwrap().starts_with("redis: "),
         "{bad}"
     );
-    let _ = std::fs::remove_file(&log);
+}
+
+/// A MySQL URL whose host is not in `allowed_outbound_hosts`: Spin refuses to open it with
+/// a text that quotes the whole URL, password and all. The request is a prompt 503, and
+/// its log line keeps the cause with the password masked.
+#[test]
+fn a_refused_mysql_address_is_logged_without_its_password() {
+    let host = STACK.another_host(&[
+        ("mysql_url", "mysql://root:hunter2@127.0.0.1:3306/elsewhere"),
+        ("mysql_host", "127.0.0.2:3306"),
+    ]);
+    // A new application is not cached: the request needs MySQL.
+    let (_, token) = STACK.new_application();
+    let response = client::request(
+        host.addr,
+        "POST",
+        &format!("/api/v1/chat_applications/{token}/chats"),
+        &[],
+        None,
+    );
+    assert_eq!(response.status, 503);
+    assert!(!String::from_utf8_lossy(&response.body).contains("hunter2"));
+    let lines = support::eventually("a log line", std::time::Duration::from_secs(5), || {
+        let lines = host.log_lines();
+        (!lines.is_empty()).then_some(lines)
+    });
+    let line: Value = serde_json::from_str(&lines[0]).unwrap();
+    let cause = line["error"].as_str().unwrap();
+    assert!(
+        cause.starts_with("mysql: ") && cause.contains("is not permitted"),
+        "{cause}"
+    );
+    assert!(
+        !lines[0].contains("hunter2") && cause.contains("root:***@"),
+        "{}",
+        lines[0]
+    );
+}
+
+/// Spin hands a component only header values that are UTF-8 and answers any other request
+/// itself, with an empty 500, before the service runs (HTTP allows other bytes, as
+/// obsolete text; Spin's `prepare_request_headers` fails on them). Such a request takes
+/// no number and queues nothing; docs/openapi.yaml says so.
+#[test]
+fn a_header_value_spin_cannot_read_is_its_empty_500_and_takes_nothing() {
+    let (app_id, token) = STACK.new_application();
+    let request = [
+        format!(
+            "POST /api/v1/chat_applications/{token}/chats HTTP/1.1\r\nHost: x\r\n\
+             Connection: close\r\nIdempotency-Key: caf"
+        )
+        .into_bytes(),
+        // "é" in Latin-1, as an HTTP client that writes header text in ISO-8859-1 sends it.
+        b"\xe9\r\n\r\n".to_vec(),
+    ]
+    .concat();
+    let response = client::raw(STACK.host.addr, &request);
+    assert_eq!(response.status, 500);
+    assert!(response.body.is_empty(), "{response:?}");
+    assert_eq!(response.header("content-type"), None);
+    assert_eq!(
+        STACK
+            .redis()
+            .get_int(&format!("chat_app:{app_id}:chat_counter")),
+        None
+    );
+    assert!(jobs_for("CreateChatJob", app_id).is_empty());
+    // The same key in UTF-8 reaches the service, which refuses it as it should.
+    let utf8 = client::request(
+        STACK.host.addr,
+        "POST",
+        &format!("/api/v1/chat_applications/{token}/chats"),
+        &[("Idempotency-Key", "café")],
+        None,
+    );
+    assert_eq!(utf8.status, 400);
+    assert_json_with_cors(&utf8);
 }

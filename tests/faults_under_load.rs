@@ -39,11 +39,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use spin_test_host::RunningHost;
 use support::client::{self, Response};
 use support::private_redis::{PrivateRedis, Stop};
 use support::worker::Worker;
-use support::{Stack, serve_logging_to};
+use support::{Host, Stack, serve};
 
 const PORT: u16 = 16391;
 const CLIENTS: usize = 8;
@@ -145,7 +144,7 @@ fn op(client: usize, seq: usize) -> Op {
     }
 }
 
-fn send(host: &RunningHost, token: &str, op: &Op) -> Option<Response> {
+fn send(host: &Host, token: &str, op: &Op) -> Option<Response> {
     let (path, body) = match op {
         Op::Chat => (format!("/api/v1/chat_applications/{token}/chats"), None),
         Op::Message { chat, body } => (
@@ -168,7 +167,7 @@ fn send(host: &RunningHost, token: &str, op: &Op) -> Option<Response> {
 }
 
 /// Runs the clients until `running` is cleared; every request and its outcome.
-fn load(host: &Arc<RunningHost>, token: &str, running: &Arc<AtomicBool>) -> Vec<Outcome> {
+fn load(host: &Arc<Host>, token: &str, running: &Arc<AtomicBool>) -> Vec<Outcome> {
     let clients: Vec<_> = (0..CLIENTS)
         .map(|client| {
             let (host, token, running) = (host.clone(), token.to_owned(), running.clone());
@@ -293,7 +292,7 @@ impl Figures {
 struct Fixture {
     stack: Stack,
     redis: PrivateRedis,
-    host: Arc<RunningHost>,
+    host: Arc<Host>,
     worker: Worker,
 }
 
@@ -805,21 +804,16 @@ fn every_201_is_one_row_when_redis_stops_under_load() {
     // the worker alike.
     let stack = Stack::start("faultload", 8);
     let redis = PrivateRedis::start(PORT, "faultload");
-    // One log line per request, thousands of them: kept in a file, named on failure.
-    let component_log =
-        std::env::temp_dir().join(format!("chat-service-component-{}.log", stack.database));
-    std::fs::File::create(&component_log).unwrap();
-    let host = Arc::new(serve_logging_to(
-        &component_log,
-        &[
-            ("redis_url", redis.url()),
-            ("redis_host", redis.host()),
-            (
-                "mysql_url",
-                format!("mysql://root@127.0.0.1:3306/{}", stack.database),
-            ),
-        ],
-    ));
+    // One log line per request, thousands of them: kept in the host's log file, named
+    // on failure.
+    let host = Arc::new(serve(&[
+        ("redis_url", redis.url()),
+        ("redis_host", redis.host()),
+        (
+            "mysql_url",
+            format!("mysql://root@127.0.0.1:3306/{}", stack.database),
+        ),
+    ]));
     let mut worker = Worker::start_with(&redis.url(), &stack);
     // Sidekiq exits if Redis is down while it boots, so the first outage must not come
     // before it is up.
@@ -860,7 +854,7 @@ fn every_201_is_one_row_when_redis_stops_under_load() {
         problems.is_empty(),
         "{} problems (component log {}, worker log {}):\n{}",
         problems.len(),
-        component_log.display(),
+        fixture.host.component_log().display(),
         Worker::log_path(&fixture.stack).display(),
         problems
             .iter()

@@ -42,6 +42,8 @@ def after_call(context, case, response):
     error = _error(response)
     if error:
         outcome += f" {error}"
+    elif _answered_by_spin(response):
+        outcome += " from Spin: a header value is not UTF-8"
     if response.headers.get("idempotent-replayed"):
         outcome += " replayed"
     outcomes[case.operation.label][outcome] += 1
@@ -68,6 +70,40 @@ def _error(response):
     except ValueError:
         return None
     return body.get("error") if isinstance(body, dict) else None
+
+
+@schemathesis.hook
+def filter_failure(context, failure, case, response):
+    """Keeps every failure but those of a request Spin answered itself.
+
+    Spin hands the component only header values that are UTF-8 and answers any other
+    request with an empty 500 before the service runs (docs/openapi.yaml, "Requests Spin
+    answers itself"; tests/contract.rs pins that such a request takes nothing). The
+    fuzzer writes header text in Latin-1, so any non-ASCII character it draws makes one.
+    That answer is the platform's, outside what the description promises of the service:
+    its failures are dropped, and only when the request carried such a header and the
+    answer is exactly Spin's. The summary counts them.
+    """
+    return not _answered_by_spin(response)
+
+
+def _answered_by_spin(response):
+    return (
+        response.status_code == 500
+        and not response.content
+        and "content-type" not in response.headers
+        and any(not _is_utf8(value) for value in response.request.headers.values())
+    )
+
+
+def _is_utf8(value):
+    # What went on the wire: requests writes a text header value in Latin-1.
+    raw = value if isinstance(value, bytes) else value.encode("latin-1")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 @schemathesis.check

@@ -58,6 +58,17 @@ pub fn request(
     read_response(&mut stream)
 }
 
+/// Sends `request` as it is, byte for byte (what [`request`] cannot write: a header value
+/// that is not UTF-8, say), and reads the answer.
+pub fn raw(addr: SocketAddr, request: &[u8]) -> Response {
+    let mut stream = TcpStream::connect(addr).expect("the host accepts connections");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    read_response(&mut stream)
+}
+
 fn read_response(stream: &mut TcpStream) -> Response {
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw);

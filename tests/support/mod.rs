@@ -1,5 +1,6 @@
-//! What the end-to-end tests share: the built component served by the test host, a Redis
-//! database and a MySQL database of their own, a tiny HTTP client and the Rails worker.
+//! What the end-to-end tests share: the built component served by the chosen runtime
+//! (the test host or real Spin, see [`runtime`]), a Redis database and a MySQL database of
+//! their own, a tiny HTTP client and the Rails worker.
 //!
 //! Every test binary uses its own Redis database number and MySQL database, so binaries
 //! never see each other's counters, cache or queue. Tests inside one binary run in
@@ -9,6 +10,7 @@
 
 pub mod client;
 pub mod private_redis;
+pub mod runtime;
 pub mod worker;
 
 use std::path::{Path, PathBuf};
@@ -16,18 +18,16 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use spin_test_host::{HostOptions, RunningHost};
-
 pub use client::Response;
+pub use runtime::{Host, serve};
 
 pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The test host serving `spin.toml`'s component against a private Redis database and
-/// MySQL database.
+/// `spin.toml`'s component served against a private Redis database and MySQL database.
 pub struct Stack {
-    pub host: RunningHost,
+    pub host: Host,
     pub redis_db: u8,
     pub database: String,
 }
@@ -78,7 +78,7 @@ impl Stack {
     /// Another host on this stack's Redis and MySQL, with these variables on top: for
     /// settings that differ from the stack's own host (an API key, a rate limit, a
     /// backend that cannot be reached).
-    pub fn another_host(&self, variables: &[(&str, &str)]) -> RunningHost {
+    pub fn another_host(&self, variables: &[(&str, &str)]) -> Host {
         let mysql_url = format!("mysql://root@127.0.0.1:3306/{}", self.database);
         let mut all = vec![("redis_url", self.redis_url()), ("mysql_url", mysql_url)];
         all.extend(variables.iter().map(|(k, v)| (*k, (*v).to_owned())));
@@ -141,46 +141,6 @@ impl Stack {
             Some(&body),
         )
     }
-}
-
-/// Serves the manifest with these `--variable` overrides; the process environment's
-/// `SPIN_VARIABLE_*` are ignored so a developer's shell cannot change a test.
-///
-/// The component's log lines (one per request) go to [`component_log`], not to this
-/// process's stderr, where the fuzz and load tests' thousands would bury CI's output.
-pub fn serve(variables: &[(&str, String)]) -> RunningHost {
-    serve_logging_to(&component_log(), variables)
-}
-
-/// Where [`serve`] appends the component's log lines: one file per test binary run,
-/// `target/test-logs/<binary>-<pid>.log`.
-pub fn component_log() -> PathBuf {
-    let binary = std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.file_stem()?.to_string_lossy().into_owned()))
-        .unwrap_or_default();
-    let dir = repo_root().join("target/test-logs");
-    let _ = std::fs::create_dir_all(&dir);
-    dir.join(format!("{binary}-{}.log", std::process::id()))
-}
-
-/// Like [`serve`], with the component's log lines appended to `log`.
-pub fn serve_logging_to(log: &Path, variables: &[(&str, String)]) -> RunningHost {
-    let options = HostOptions {
-        guest_stderr: Some(log.to_owned()),
-        ..options(variables)
-    };
-    spin_test_host::start(options).expect("the test host starts")
-}
-
-fn options(variables: &[(&str, String)]) -> HostOptions {
-    let mut options = HostOptions::new(repo_root().join("spin.toml"));
-    options.env = Default::default();
-    options.variables = variables
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect();
-    options
 }
 
 /// A Rails-style token (32 lowercase hex characters), unique across runs.
