@@ -159,11 +159,12 @@ fn without_backtrace(mut detail: String) -> String {
         ("\n\nStack backtrace:", ""),
     ] {
         if let Some(start) = detail.find(marker) {
-            let end = detail
-                .rfind(closing)
-                .filter(|&end| !closing.is_empty() && end > start)
-                .unwrap_or(detail.len());
-            detail.replace_range(start..end, "");
+            // The backtrace runs to the end, or to the closing of the `Debug` form.
+            let end = match detail.strip_suffix(closing) {
+                Some(kept) => kept.len(),
+                None => detail.len(),
+            };
+            detail.replace_range(start..end.max(start), "");
         }
     }
     detail
