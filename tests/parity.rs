@@ -18,8 +18,6 @@ use std::time::Duration;
 use support::Stack;
 use support::runtime::{Runtime, serve_in};
 
-const TOKEN: &str = "0123456789abcdef0123456789abcdef";
-
 /// What a server sent back before it closed, or how the connection ended.
 fn exchange(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
     let mut stream = TcpStream::connect(addr).unwrap();
@@ -84,8 +82,9 @@ fn get(target: &[u8], headers: &[u8]) -> Vec<u8> {
     .concat()
 }
 
-fn cases() -> Vec<(&'static str, Vec<u8>)> {
-    let chats = format!("/api/v1/chat_applications/{TOKEN}/chats");
+/// The requests, for an application whose token is `token` and which has a chat 1.
+fn cases(token: &str) -> Vec<(&'static str, Vec<u8>)> {
+    let chats = format!("/api/v1/chat_applications/{token}/chats");
     let messages = format!("{chats}/1/messages");
     let message = br#"{"message":{"body":"hello"}}"#;
     vec![
@@ -111,7 +110,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>)> {
         ("an absolute URI that names another host", get(b"http://other:99/health", b"")),
         ("an absolute URI that names the Host", get(b"http://x/health", b"")),
         // The request target.
-        ("raw UTF-8 in the path", post(&chats.replace(TOKEN, "é"), "", None)),
+        ("raw UTF-8 in the path", post(&chats.replace(token, "é"), "", None)),
         ("a raw 0xff in the path", get(b"/\xff", b"")),
         ("a space in the path", get(b"/a b", b"")),
         ("a percent-encoded path", get(b"/heal%74h", b"")),
@@ -166,15 +165,7 @@ fn the_test_host_answers_every_request_as_spin_does() {
         return;
     }
     let stack = Stack::start("parity", 10);
-    stack.sql(&format!(
-        "INSERT INTO chat_applications (name, token, chats_count, created_at, updated_at) \
-         VALUES ('parity', '{TOKEN}', 1, NOW(6), NOW(6))"
-    ));
-    let application = stack.sql(&format!(
-        "SELECT id FROM chat_applications WHERE token = '{TOKEN}'"
-    ))[0][0]
-        .parse()
-        .unwrap();
+    let (application, token) = stack.new_application();
     stack.insert_chat(application, 1);
     let variables = [
         ("redis_url", stack.redis_url()),
@@ -187,10 +178,11 @@ fn the_test_host_answers_every_request_as_spin_does() {
     let spin = &stack.host;
 
     let mut differences = Vec::new();
-    for (case, request) in cases() {
+    let cases = cases(&token);
+    for (case, request) in &cases {
         let (ours, theirs) = (
-            masked(&exchange(test_host.addr, &request)),
-            masked(&exchange(spin.addr, &request)),
+            masked(&exchange(test_host.addr, request)),
+            masked(&exchange(spin.addr, request)),
         );
         if ours != theirs {
             differences.push(format!(
@@ -202,7 +194,7 @@ fn the_test_host_answers_every_request_as_spin_does() {
         differences.is_empty(),
         "{} of {} cases differ:\n{}",
         differences.len(),
-        cases().len(),
+        cases.len(),
         differences.join("\n")
     );
 }
