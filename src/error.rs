@@ -79,7 +79,9 @@ impl ApiError {
     }
 
     /// What the log line says about the cause, beyond the status. Never a secret: the
-    /// details come from host error texts, which name no URL or password.
+    /// details are host error texts, and where a host quotes the URL it was given (a
+    /// failed `open`), its password is masked before the text gets here
+    /// ([`crate::config::without_password`]).
     pub fn log_detail(&self) -> Option<String> {
         match self {
             Self::Unavailable { backend, detail } => Some(format!("{backend}: {detail}")),
