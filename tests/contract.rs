@@ -475,13 +475,7 @@ fn unreachable_redis_is_503_with_retry_after() {
         ("redis_host", "127.0.0.1:1".to_owned()),
     ]);
     let (_, token) = STACK.new_application();
-    let response = client::request(
-        host.addr,
-        "POST",
-        &format!("/api/v1/chat_applications/{token}/chats"),
-        &[],
-        None,
-    );
+    let response = host.create_chat(&token);
     assert_eq!(response.status, 503);
     assert_eq!(response.header("retry-after"), Some("1"));
     assert_eq!(
@@ -502,13 +496,7 @@ fn unreachable_redis_is_503_with_retry_after() {
 fn an_outbound_host_not_allowed_is_refused() {
     let (app_id, token) = STACK.new_application();
     let host = STACK.another_host(&[("redis_host", "127.0.0.2:6379")]);
-    let response = client::request(
-        host.addr,
-        "POST",
-        &format!("/api/v1/chat_applications/{token}/chats"),
-        &[],
-        None,
-    );
+    let response = host.create_chat(&token);
     assert_eq!(response.status, 503);
     assert_eq!(
         STACK
@@ -1217,13 +1205,7 @@ fn a_refused_mysql_address_is_logged_without_its_password() {
     ]);
     // A new application is not cached: the request needs MySQL.
     let (_, token) = STACK.new_application();
-    let response = client::request(
-        host.addr,
-        "POST",
-        &format!("/api/v1/chat_applications/{token}/chats"),
-        &[],
-        None,
-    );
+    let response = host.create_chat(&token);
     assert_eq!(response.status, 503);
     assert!(!String::from_utf8_lossy(&response.body).contains("hunter2"));
     let lines = support::eventually("a log line", std::time::Duration::from_secs(5), || {

@@ -127,7 +127,22 @@ impl Stack {
     }
 
     pub fn post(&self, path: &str, body: Option<&str>) -> Response {
-        client::request(self.host.addr, "POST", path, &[], body.map(str::as_bytes))
+        self.host.post(path, body)
+    }
+
+    pub fn create_chat(&self, token: &str) -> Response {
+        self.host.create_chat(token)
+    }
+
+    pub fn create_message(&self, token: &str, chat: i64, text: &str) -> Response {
+        self.host.create_message(token, chat, text)
+    }
+}
+
+/// The contract's two requests, to any host (a stack's own, or another one on it).
+impl Host {
+    pub fn post(&self, path: &str, body: Option<&str>) -> Response {
+        client::request(self.addr, "POST", path, &[], body.map(str::as_bytes))
     }
 
     pub fn create_chat(&self, token: &str) -> Response {
