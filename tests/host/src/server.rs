@@ -131,11 +131,12 @@ async fn handle(
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost")
         .to_string();
+    // `set_absolute_uri` gave every URI a path.
     let path_and_query = req
         .uri()
         .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| path.clone());
+        .map_or("/", |p| p.as_str())
+        .to_owned();
     // Appended, as Spin does: a client's own `spin-*` header stays, before Spin's.
     for (name, value) in spin_headers(&route, &host, &path_and_query, client_addr) {
         if let (Ok(n), Ok(v)) = (
