@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use mysql_async::consts::{ColumnFlags, ColumnType};
 use mysql_async::prelude::{FromValue, Queryable};
-use mysql_async::{Conn, Opts, OptsBuilder, Params, Row, Value, from_value_opt};
+use mysql_async::{Conn, Opts, OptsBuilder, Params, Row, SslOpts, Value, from_value_opt};
 use tokio::sync::Mutex;
 use wasmtime::component::Resource;
 
@@ -35,14 +35,15 @@ fn is_ssl_param(s: &str) -> bool {
     ["ssl-mode", "sslmode"].contains(&s.to_lowercase().as_str())
 }
 
-/// Spin's `build_opts`: strip `ssl-mode`/`sslMode` (mysql_async rejects it). The test host
-/// is built without TLS, so a request for TLS fails instead of silently going plaintext.
+/// Spin's `build_opts`: mysql_async refuses `ssl-mode`, so it is taken out of the URL, and
+/// any value but `DISABLED` turns on TLS with mysql_async's default `SslOpts`: the
+/// certificate chain and the host name verified against the system's roots (OpenSSL's,
+/// so `SSL_CERT_FILE` points elsewhere). No other TLS setting can be passed.
 pub fn build_opts(address: &str) -> anyhow::Result<Opts> {
     let url = url::Url::parse(address)?;
     let use_ssl = url
         .query_pairs()
         .any(|(k, v)| is_ssl_param(&k) && v.to_lowercase() != "disabled");
-    anyhow::ensure!(!use_ssl, "TLS (ssl-mode) is not supported by the test host");
     let rest: Vec<(String, String)> = url
         .query_pairs()
         .filter(|(k, _)| !is_ssl_param(k))
@@ -53,7 +54,9 @@ pub fn build_opts(address: &str) -> anyhow::Result<Opts> {
     if !rest.is_empty() {
         cleaned.query_pairs_mut().extend_pairs(rest);
     }
-    Ok(OptsBuilder::from_opts(Opts::from_url(cleaned.as_str())?).into())
+    Ok(OptsBuilder::from_opts(Opts::from_url(cleaned.as_str())?)
+        .ssl_opts(use_ssl.then(SslOpts::default))
+        .into())
 }
 
 fn to_sql_parameter(value: ParameterValue) -> Value {
@@ -303,9 +306,18 @@ mod tests {
     }
 
     #[test]
-    fn ssl_mode_is_stripped_or_refused() {
-        assert!(build_opts("mysql://u:p@127.0.0.1/db?ssl-mode=DISABLED").is_ok());
-        assert!(build_opts("mysql://u:p@127.0.0.1/db?sslMode=VERIFY_CA").is_err());
+    fn ssl_mode_turns_verified_tls_on_unless_disabled() {
+        let tls = |url: &str| build_opts(url).unwrap().ssl_opts().cloned();
+        assert_eq!(tls("mysql://u:p@127.0.0.1/db"), None);
+        assert_eq!(tls("mysql://u:p@127.0.0.1/db?ssl-mode=DISABLED"), None);
+        for mode in [
+            "sslMode=VERIFY_CA",
+            "ssl-mode=REQUIRED",
+            "SSL-MODE=preferred",
+        ] {
+            let opts = tls(&format!("mysql://u:p@127.0.0.1/db?{mode}")).expect(mode);
+            assert!(!opts.skip_domain_validation() && !opts.accept_invalid_certs());
+        }
         assert!(build_opts("not a url").is_err());
     }
 

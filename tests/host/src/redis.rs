@@ -1,7 +1,8 @@
 //! `fermyon:spin/redis@2.0.0`, implemented like spin-factor-outbound-redis (`host.rs`).
 //!
 //! - `open`: allow-list check first (`redis` scheme; refused -> `invalid-address`), then
-//!   `redis::Client::open` (bad URL -> `invalid-address`) and a fresh multiplexed
+//!   `redis::Client::open` (bad URL -> `invalid-address`; `rediss://` is native TLS,
+//!   verified against the system's roots, or `SSL_CERT_FILE`) and a fresh multiplexed
 //!   connection (failure -> `other(<RedisError Display>)`, e.g.
 //!   `other("Connection refused (os error 111)")`). One TCP connection per `open`; it
 //!   closes when the resource is dropped or, at the latest, when the request's store is
