@@ -4,11 +4,18 @@
 //! variable is a host call each. The variables are declared in `spin.toml` and set with
 //! `--variable`, `SPIN_VARIABLE_*` or a variables provider (see `runtime-config.toml`).
 
+mod masking;
+mod mysql_url;
+mod redis_url;
+
+pub use masking::without_password;
+
 use crate::error::ApiError;
 
 /// Where Redis and MySQL are, as the URLs Spin's outbound interfaces open.
 pub struct Config {
-    /// `redis://[user:password@]host[:port][/db]` (or `rediss://`).
+    /// `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS (see
+    /// [`redis_url`]).
     pub redis_url: String,
     /// Numbers per second that one application may be given; 0 when unlimited.
     pub rate_limit_per_second: u32,
@@ -29,16 +36,17 @@ impl Config {
     /// Reads the settings through `get` (Spin's `variables::get` in the component).
     pub fn load(get: impl Fn(&str) -> Option<String> + 'static) -> Result<Self, ApiError> {
         Ok(Self {
-            redis_url: redis_url(&require(&get, "redis_url")?),
+            redis_url: redis_url::parse(&require(&get, "redis_url")?)?,
             rate_limit_per_second: rate_limit(get("rate_limit_per_second").as_deref())?,
             variables: Box::new(get),
         })
     }
 
-    /// `mysql://user[:password]@host[:port]/database`, read only when MySQL is needed (a
-    /// cache miss), so a warm request makes one host call fewer.
+    /// `mysql://user[:password]@host[:port]/database[?ssl-mode=...]` (see [`mysql_url`]),
+    /// read only when MySQL is needed (a cache miss), so a warm request makes one host
+    /// call fewer.
     pub fn mysql_url(&self) -> Result<String, ApiError> {
-        mysql_url(&require(&self.variables, "mysql_url")?)
+        mysql_url::parse(&require(&self.variables, "mysql_url")?)
     }
 }
 
@@ -62,129 +70,17 @@ fn rate_limit(value: Option<&str>) -> Result<u32, ApiError> {
     }
 }
 
-/// Accepts the Go service's `REDIS_URL` form (`host:port`) as well as a URL.
-fn redis_url(value: &str) -> String {
-    if value.contains("://") {
-        value.to_owned()
-    } else {
-        format!("redis://{value}")
-    }
-}
-
-/// Accepts a `mysql://` URL, or the Go driver DSN the Go service read from `MYSQL_DSN`
-/// (`user:password@tcp(host:port)/database?parseTime=true`), turned into the URL that
-/// Spin's MySQL interface opens. DSN parameters are Go driver settings and are dropped.
-fn mysql_url(value: &str) -> Result<String, ApiError> {
-    if value.starts_with("mysql://") {
-        return Ok(value.to_owned());
-    }
-    go_dsn_to_url(value).ok_or_else(|| {
-        // The value may hold a password: the error names its form, not its content.
-        ApiError::misconfigured(
-            "variable mysql_url is neither a mysql:// URL nor a Go DSN user:password@tcp(host:port)/database",
-        )
-    })
-}
-
-/// The Go driver's DSN grammar: `[user[:password]@][tcp[(address)]]/dbname[?params]`.
-/// The user info ends at the last `@` before the database, so a password may hold `@`.
-fn go_dsn_to_url(dsn: &str) -> Option<String> {
-    let without_params = dsn.split_once('?').map_or(dsn, |(head, _)| head);
-    let (before_db, database) = without_params.rsplit_once('/')?;
-    let (user_info, address) = match before_db.rsplit_once('@') {
-        Some((user_info, address)) => (Some(user_info), address),
-        None => (None, before_db),
-    };
-    let host_port = match address {
-        "" | "tcp" => "127.0.0.1:3306".to_owned(),
-        _ => {
-            let inner = address.strip_prefix("tcp(")?.strip_suffix(')')?;
-            match inner {
-                "" => "127.0.0.1:3306".to_owned(),
-                _ if inner.starts_with('[') || inner.matches(':').count() == 1 => inner.to_owned(),
-                _ => format!("{inner}:3306"),
-            }
-        }
-    };
-    let credentials = match user_info {
-        None => String::new(),
-        Some(info) => match info.split_once(':') {
-            Some((user, password)) => format!("{}:{}@", encode(user), encode(password)),
-            None => format!("{}@", encode(info)),
-        },
-    };
-    Some(format!(
-        "mysql://{credentials}{host_port}/{}",
-        encode(database)
-    ))
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// `text` with the password of `url` masked: a host's error text may quote the address it
-/// was given (Spin's MySQL interface answers `address <url> is not permitted` for a host
-/// outside `allowed_outbound_hosts`), and such a text is kept for the log line. Masked as
-/// written in the URL and percent-decoded, so that neither spelling gets through.
-pub fn without_password(text: &str, url: &str) -> String {
-    let Some(password) = password(url) else {
-        return text.to_owned();
-    };
-    let mut masked = text.to_owned();
-    let decoded = percent_decode(password);
-    // The longer first, so that one spelling cannot leave part of the other.
-    let (long, short) = if decoded.len() > password.len() {
-        (decoded.as_str(), password)
-    } else {
-        (password, decoded.as_str())
-    };
-    for secret in [long, short] {
-        if !secret.is_empty() {
-            masked = masked.replace(secret, "***");
-        }
-    }
-    masked
-}
-
-/// The password of `scheme://user:password@host...`. The user info ends at the last `@`,
-/// as in [`go_dsn_to_url`], so a password written with a bare `@` is found whole.
-fn password(url: &str) -> Option<&str> {
-    let (_, rest) = url.split_once("://")?;
-    let (user_info, _) = rest.rsplit_once('@')?;
-    let (_, password) = user_info.split_once(':')?;
-    Some(password)
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// The name of the first parameter in `query`, for an error that names it: printable
+/// ASCII and short, since it goes into a log line; never its value, which may be secret.
+fn parameter_name(query: &str) -> String {
+    let pair = query.split('&').find(|pair| !pair.is_empty()).unwrap_or("");
+    let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+    let printable: String = name
+        .chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(40)
+        .collect();
+    format!("{printable:?}")
 }
 
 #[cfg(test)]
@@ -219,37 +115,20 @@ mod tests {
     }
 
     #[test]
-    fn go_service_forms_are_translated() {
+    fn the_go_service_forms_are_read_too() {
         let config = load(&[
             ("redis_url", "redis:6379"),
             (
                 "mysql_url",
-                "root:password@tcp(mysql:3306)/chat_system_development?parseTime=true",
+                "root:pw@tcp(mysql:3306)/chat?parseTime=true&tls=true",
             ),
         ])
         .unwrap();
         assert_eq!(config.redis_url, "redis://redis:6379");
         assert_eq!(
             config.mysql_url().unwrap(),
-            "mysql://root:password@mysql:3306/chat_system_development"
+            "mysql://root:pw@mysql:3306/chat?ssl-mode=VERIFY_IDENTITY"
         );
-    }
-
-    #[test]
-    fn go_dsn_variants() {
-        let cases = [
-            ("u:p@tcp(db)/x", "mysql://u:p@db:3306/x"),
-            ("u@tcp(db:3307)/x", "mysql://u@db:3307/x"),
-            ("u:p@/x", "mysql://u:p@127.0.0.1:3306/x"),
-            ("/x", "mysql://127.0.0.1:3306/x"),
-            (
-                "u:p@ss:w@rd@tcp([::1]:3306)/x",
-                "mysql://u:p%40ss%3Aw%40rd@[::1]:3306/x",
-            ),
-        ];
-        for (dsn, url) in cases {
-            assert_eq!(go_dsn_to_url(dsn).as_deref(), Some(url), "{dsn}");
-        }
     }
 
     #[test]
@@ -270,34 +149,21 @@ mod tests {
 
     #[test]
     fn unusable_settings_are_a_misconfiguration_that_hides_the_value() {
-        for mysql in ["", "root:secret@unix(/run/mysqld.sock)/x", "nonsense"] {
+        for mysql in [
+            "",
+            "root:secret@unix(/run/mysqld.sock)/x",
+            "mysql://u:secret@d/x?a=b",
+        ] {
             let config = load(&[("redis_url", "redis://r"), ("mysql_url", mysql)]).unwrap();
             let error = config.mysql_url().unwrap_err();
             assert_eq!(error.status(), 500);
             assert!(!error.log_detail().unwrap().contains("secret"));
         }
-        assert_eq!(
-            load(&[("mysql_url", "mysql://x/y")]).unwrap_err().status(),
-            500
-        );
-    }
-
-    #[test]
-    fn a_quoted_url_loses_its_password_in_either_spelling() {
-        let url = "mysql://rails:p%40ss:w0rd@db.internal:3306/chat";
-        let quoted = format!("address {url} is not permitted; login p@ss:w0rd refused");
-        let masked = without_password(&quoted, url);
-        assert_eq!(
-            masked,
-            "address mysql://rails:***@db.internal:3306/chat is not permitted; login *** refused"
-        );
-        let bare = "redis://:hunter2@cache:6379/0";
-        assert_eq!(
-            without_password(&format!("cannot open {bare}"), bare),
-            "cannot open redis://:***@cache:6379/0"
-        );
-        for no_password in ["mysql://root@db/x", "redis://cache:6379", "nonsense"] {
-            assert_eq!(without_password("as it was", no_password), "as it was");
+        for redis in [None, Some("rediss://:secret@r:6380/#insecure")] {
+            let pairs: Vec<_> = redis.map(|url| ("redis_url", url)).into_iter().collect();
+            let error = load(&pairs).unwrap_err();
+            assert_eq!(error.status(), 500);
+            assert!(!error.log_detail().unwrap().contains("secret"));
         }
     }
 }
