@@ -11,6 +11,7 @@
 pub mod client;
 pub mod private_redis;
 pub mod runtime;
+pub mod supervised;
 pub mod worker;
 
 use std::path::{Path, PathBuf};
@@ -141,6 +142,10 @@ impl Stack {
 
 /// The contract's two requests, to any host (a stack's own, or another one on it).
 impl Host {
+    pub fn get(&self, path: &str) -> Response {
+        client::request(self.addr, "GET", path, &[], None)
+    }
+
     pub fn post(&self, path: &str, body: Option<&str>) -> Response {
         client::request(self.addr, "POST", path, &[], body.map(str::as_bytes))
     }

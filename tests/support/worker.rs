@@ -25,11 +25,17 @@ impl Worker {
     /// Like [`Worker::start`], with the queue in the Redis at `redis_url` (a test's
     /// private server) instead of the stack's database of the shared one.
     pub fn start_with(redis_url: &str, stack: &Stack) -> Self {
-        let log = Self::log_path(stack);
+        Self::start_on(redis_url, &stack.database_url(), Self::log_path(stack))
+    }
+
+    /// A worker on any Redis and database (`mysql2://...` with ActiveRecord's parameters,
+    /// e.g. `?sslca=...&sslverify=true`), its output in `log`. It inherits this process's
+    /// environment, `SSL_CERT_FILE` included.
+    pub fn start_on(redis_url: &str, database_url: &str, log: PathBuf) -> Self {
         let mut worker = Self {
             child: None,
             redis_url: redis_url.to_owned(),
-            database_url: stack.database_url(),
+            database_url: database_url.to_owned(),
             log: log.clone(),
         };
         worker.spawn(File::create(&log).unwrap());
