@@ -18,12 +18,12 @@
 Before checking the real manifests it checks broken copies of them, each of which must be
 rejected for its own reason, so a checker that accepts everything cannot pass.
 
-The CRD is read from shared/spinkube/ beside the repository (CI), or beside one of its
-parent folders (a git worktree nested below the checkout); SPINKUBE_CRD overrides it.
+The CRD is kept in the repository, in tests/deploy/spinkube/ (its README says which
+operator version it is and how to update it), and read from there only: without it the
+check fails.
 """
 
 import copy
-import os
 import re
 import sys
 import tomllib
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 MANIFEST = ROOT / "spin.toml"
 COMPOSE = ROOT / "docker-compose.yml"
-CRD_NAME = "core.spinkube.dev_spinapps.yaml"
+CRD = ROOT / "tests" / "deploy" / "spinkube" / "core.spinkube.dev_spinapps.yaml"
 EXECUTOR = "containerd-shim-spin"
 SPINAPP_API = "core.spinkube.dev/v1alpha1"
 # Defaults that only make sense on a developer machine.
@@ -44,19 +44,12 @@ LOOPBACK = re.compile(r"(127\.0\.0\.1|localhost|\[::1\])")
 
 
 def find_crd():
-    override = os.environ.get("SPINKUBE_CRD")
-    if override:
-        candidates = [Path(override)]
-    else:
-        candidates = [d.parent / "shared" / "spinkube" / CRD_NAME for d in [ROOT, *ROOT.parents]]
-    for path in candidates:
-        if path.is_file():
-            return path
-    tried = "\n  ".join(str(p) for p in candidates)
-    sys.exit(
-        f"check_manifests: SpinKube's SpinApp CRD ({CRD_NAME}) was not found; tried:\n  {tried}\n"
-        "It belongs in shared/spinkube/ beside the repository (set SPINKUBE_CRD to use another copy)."
-    )
+    if not CRD.is_file():
+        sys.exit(
+            f"check_manifests: SpinKube's SpinApp CRD is missing: {CRD}\n"
+            "It is part of the repository (see tests/deploy/spinkube/README.md): restore it."
+        )
+    return CRD
 
 
 def strict(schema):
@@ -444,7 +437,7 @@ def main():
         print("check_manifests: deploy/ has problems:", *("  " + e for e in errors), sep="\n")
         return 1
     kinds = ", ".join(f"{f} ({d['kind']})" for f, d in docs)
-    print(f"check_manifests: deploy/ passes against {crd}: {kinds}; docker-compose.yml too")
+    print(f"check_manifests: deploy/ passes against {crd.relative_to(ROOT)}: {kinds}; docker-compose.yml too")
     return 0
 
 
