@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use crate::config::without_credentials;
+
 /// Seconds a client should wait before retrying a 503, 409 (chat pending) or 429.
 pub const RETRY_AFTER_SECONDS: u32 = 1;
 
@@ -68,20 +70,21 @@ impl ApiError {
     pub fn unavailable(backend: Backend, detail: impl fmt::Display) -> Self {
         Self::Unavailable {
             backend,
-            detail: without_backtrace(detail.to_string()),
+            detail: without_credentials(&without_backtrace(detail.to_string())),
         }
     }
 
     pub fn misconfigured(detail: impl fmt::Display) -> Self {
         Self::Misconfigured {
-            detail: detail.to_string(),
+            detail: without_credentials(&detail.to_string()),
         }
     }
 
     /// What the log line says about the cause, beyond the status. Never a secret: the
-    /// details are host error texts, and where a host quotes the URL it was given (a
-    /// failed `open`), its password is masked before the text gets here
-    /// ([`crate::config::without_password`]).
+    /// details are host error texts, where a host quotes the URL it was given (a failed
+    /// `open`) its password is masked before the text gets here
+    /// ([`crate::config::without_password`]), and any credentials left are masked when
+    /// the error is made ([`without_credentials`]).
     pub fn log_detail(&self) -> Option<String> {
         match self {
             Self::Unavailable { backend, detail } => Some(format!("{backend}: {detail}")),
