@@ -324,7 +324,7 @@ mod tests {
     mod live {
         use super::super::*;
         use crate::bindings::mysql::HostConnection;
-        use crate::state::test_support::{service_up, state};
+        use crate::state::test_support::{require_service, state};
 
         #[tokio::test]
         async fn disallowed_host_is_connection_failed_not_permitted() {
@@ -351,9 +351,7 @@ mod tests {
 
         #[tokio::test]
         async fn query_converts_values_like_spin() {
-            if !service_up(3306) {
-                return;
-            }
+            require_service(3306, "MariaDB");
             let mut st = state(&["mysql://127.0.0.1"]);
             let c = HostConnection::open(&mut st, "mysql://root@127.0.0.1:3306/mysql".into())
                 .await

@@ -247,7 +247,7 @@ mod tests {
     mod live {
         use super::super::*;
         use crate::bindings::redis::HostConnection;
-        use crate::state::test_support::{service_up, state};
+        use crate::state::test_support::{require_service, state};
 
         #[tokio::test]
         async fn disallowed_host_is_invalid_address() {
@@ -268,9 +268,7 @@ mod tests {
 
         #[tokio::test]
         async fn execute_flattens_and_reports_noscript_like_spin() {
-            if !service_up(6379) {
-                return;
-            }
+            require_service(6379, "Redis");
             let mut st = state(&["redis://127.0.0.1"]);
             let c = HostConnection::open(&mut st, "redis://127.0.0.1:6379/0".into())
                 .await

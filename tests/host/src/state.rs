@@ -114,12 +114,12 @@ pub(crate) mod test_support {
         }))
     }
 
-    /// Live-service tests skip (pass) when nothing listens on `port` locally.
-    pub fn service_up(port: u16) -> bool {
-        let up = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
-        if !up {
-            eprintln!("skipping: nothing listening on 127.0.0.1:{port}");
-        }
-        up
+    /// Live-service tests need `what` on `port` locally, and fail (never pass unrun)
+    /// when it is not there.
+    pub fn require_service(port: u16, what: &str) {
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+            "{what} is not listening on 127.0.0.1:{port}: start it (scripts/start-backends)"
+        );
     }
 }

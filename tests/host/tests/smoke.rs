@@ -1,7 +1,8 @@
 //! End-to-end checks of the host through its public API.
 //!
-//! The chat-service build is only needed by the first two tests; they skip (with a note)
-//! when `target/wasm32-wasip1/release/chat_service.wasm` has not been built.
+//! The tests that serve the chat-service component need its build,
+//! `target/wasm32-wasip1/release/chat_service.wasm`, and fail without it (scripts/test
+//! builds it first).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -9,17 +10,15 @@ use std::path::{Path, PathBuf};
 
 use spin_test_host::{HostOptions, component_imports, start};
 
-fn built_component() -> Option<PathBuf> {
+fn built_component() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../target/wasm32-wasip1/release/chat_service.wasm");
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "skipping: build the component first (cargo build --target wasm32-wasip1 --release)"
-        );
-        None
-    }
+    assert!(
+        p.is_file(),
+        "{} is missing: build the component first (cargo build --target wasm32-wasip1 --release)",
+        p.display()
+    );
+    p
 }
 
 fn scratch_dir(name: &str) -> PathBuf {
@@ -77,18 +76,16 @@ fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
 
 #[test]
 fn serves_routed_requests_and_404s_the_rest() {
-    let Some(wasm) = built_component() else {
-        return;
-    };
+    let wasm = built_component();
     let dir = scratch_dir("serve");
     let host = start(HostOptions::new(write_manifest(&dir, &wasm, ""))).unwrap();
     assert_eq!(host.routes()[0], ("/only/...".to_string(), "c".to_string()));
     assert_eq!(host.allowed_hosts()["c"].len(), 2);
     // Unrouted: the host's own 404 with an empty body, as Spin.
     assert_eq!(get(host.addr, "/elsewhere"), (404, String::new()));
-    // Routed: the component answers (whatever its current behaviour is).
-    let (status, _) = get(host.addr, "/only/x");
-    assert!((100..600).contains(&status));
+    // Routed: the component answers, with its own JSON 404 for a path it does not serve.
+    let (status, body) = get(host.addr, "/only/x");
+    assert_eq!((status, body.as_str()), (404, r#"{"error":"Not found"}"#));
     assert_eq!(
         get(host.addr, "/.well-known/spin/health"),
         (200, "OK".to_string())
@@ -98,9 +95,7 @@ fn serves_routed_requests_and_404s_the_rest() {
 
 #[test]
 fn guest_stderr_can_go_to_a_file() {
-    let Some(wasm) = built_component() else {
-        return;
-    };
+    let wasm = built_component();
     let dir = scratch_dir("stderr");
     let log = dir.join("guest.log");
     let _ = std::fs::remove_file(&log);
@@ -120,9 +115,7 @@ fn guest_stderr_can_go_to_a_file() {
 
 #[test]
 fn component_imports_are_listed() {
-    let Some(wasm) = built_component() else {
-        return;
-    };
+    let wasm = built_component();
     let imports = component_imports(&wasm).unwrap();
     assert!(
         imports.iter().any(|i| i.starts_with("wasi:")),
