@@ -10,11 +10,13 @@
 -- never a cluster, and the ids are only known inside the script.
 --
 -- ARGV: 1 kind ("chat" | "message"), 2 token, 3 chat number (messages),
---       4 application id, 5 chat id, 6 counter seed (each "" unless just read from MySQL),
---       7 cache lifetime in seconds, 8 job head, 9 job arguments tail, 10 job tail,
+--       4 application id, 5 chat id, 6 the numbers' MAX in MySQL (each "" unless just
+--       read from MySQL), 7 cache lifetime in seconds, 8 job head, 9 job arguments tail,
+--       10 job tail,
 --       11 the fill lock key of this lookup (see below),
 --       12 the client's Idempotency-Key ("" if none), 13 its lifetime in seconds,
---       14 the application's limit of numbers per second (0: no limit).
+--       14 the application's limit of numbers per second (0: no limit),
+--       15 how long a new chat is awaited, in seconds.
 -- Reply (a flat array, as Spin flattens replies):
 --   {0, number, parent id}  issued and queued
 --   {1}                     the application id is not cached: look it up
@@ -23,7 +25,7 @@
 --   {7, number}             a repeat of an earlier request with the same key: its number
 --   {8}                     the key already answered a different request
 --   {9}                     the application is over its rate limit for this second
---   {3, parent id}          the counter is missing: read MAX(number) and pass it as seed
+--   {3, parent id}          the counter is missing: read MAX(number) and pass it
 --   {4}                     the counter is at the INT maximum: nothing can be numbered
 --   {5}                     a key holds a value of the wrong type: refuse, change nothing
 
@@ -45,12 +47,41 @@ end
 -- Our own namespace: "chat_service:" shares no prefix with the Rails keys
 -- ("chat_app:", "chat:", "queue:", "queues") or Sidekiq's. The token is the last part
 -- of the one key it appears in, so no two tokens share a key.
+-- A deletion in Rails marks the row's id gone (docs/rails.md): one key whatever spelling
+-- of the token filled the cache, so a cached id with the mark is a miss, and the lookup
+-- in MySQL then finds it gone.
+local function gone(what, id)
+  return redis.call('EXISTS', 'chat_service:v1:gone:' .. what .. ':' .. id) == 1
+end
+
 local app_key = 'chat_service:v1:app:' .. token
 local app_id = known_app
 if app_id == '' then
   app_id = redis.call('GET', app_key)
-  if not app_id then return miss(1) end
+  if not app_id or gone('app', app_id) then return miss(1) end
 end
+
+local parent_id, counter_key, chat_key
+if kind == 'chat' then
+  parent_id = app_id
+  counter_key = 'chat_app:' .. app_id .. ':chat_counter'
+else
+  chat_key = 'chat_service:v1:chat:' .. app_id .. ':' .. chat_number
+  parent_id = known_chat
+  if parent_id == '' then
+    parent_id = redis.call('GET', chat_key)
+    if not parent_id or gone('chat', parent_id) then return miss(2) end
+  end
+  counter_key = 'chat:' .. parent_id .. ':message_counter'
+end
+
+-- A call that brings ids read from MySQL holds the fill lock (see `miss`). It records
+-- them and gives the lock up first, whatever it answers below (a replay, a refusal, a
+-- number), so that the requests waiting on the lock go on at once. The cache is not one
+-- of the effects above: it only holds what MySQL said.
+if known_app ~= '' then redis.call('SET', app_key, app_id, 'EX', ttl) end
+if known_chat ~= '' then redis.call('SET', chat_key, parent_id, 'EX', ttl) end
+if known_app ~= '' or known_chat ~= '' then redis.call('DEL', fill_key) end
 
 -- The keys below belong to the application, named by its id, not by the token the
 -- request spelled: MySQL matches tokens without regard to case or trailing spaces, so
@@ -85,19 +116,6 @@ if limit > 0 then
   if tonumber(redis.call('GET', rate_key) or '0') >= limit then return {9} end
 end
 
-local parent_id, counter_key, chat_key
-if kind == 'chat' then
-  parent_id = app_id
-  counter_key = 'chat_app:' .. app_id .. ':chat_counter'
-else
-  chat_key = 'chat_service:v1:chat:' .. app_id .. ':' .. chat_number
-  parent_id = known_chat
-  if parent_id == '' then
-    parent_id = redis.call('GET', chat_key)
-    if not parent_id then return miss(2) end
-  end
-  counter_key = 'chat:' .. parent_id .. ':message_counter'
-end
 
 local current = redis.call('GET', counter_key)
 local base = current
@@ -107,6 +125,11 @@ if not base then
 end
 -- What INCR accepts: a decimal integer without sign or leading zeros.
 if not (base == '0' or string.match(base, '^[1-9]%d*$')) then return {5} end
+-- A counter behind the numbers MySQL holds (Redis restored from an old snapshot, a
+-- failover to a lagging replica) would hand out numbers whose jobs can never be stored.
+-- A call that read MAX(number) raises it, in this same step; it never lowers one: the
+-- Rails API INCRs the same key, and a number above MAX may be in a job not yet run.
+if seed ~= '' and tonumber(seed) > tonumber(base) then base = seed end
 if tonumber(base) >= INT_MAX then return {4} end
 local number = tonumber(base) + 1
 
@@ -124,14 +147,16 @@ if type(redis.pcall('LPUSH', 'queue:default', job)) == 'table' then
 end
 
 -- From here on, nothing can fail.
-if known_app ~= '' then redis.call('SET', app_key, app_id, 'EX', ttl) end
-if known_chat ~= '' then redis.call('SET', chat_key, parent_id, 'EX', ttl) end
-if known_app ~= '' or known_chat ~= '' then redis.call('DEL', fill_key) end
-if not current then redis.call('SET', counter_key, seed) end
+if base ~= current then redis.call('SET', counter_key, base) end
 -- INCR, as the contract has it: the counter ends where `number` said.
 redis.call('INCR', counter_key)
 if idem_key ~= '' then
   redis.call('SET', idem_key, fingerprint .. '|' .. number, 'EX', ARGV[13])
+end
+-- A chat handed out here is awaited for a while: a message to it before the worker has
+-- stored its row is held, then 409; any other number without a row is a plain 404.
+if kind == 'chat' then
+  redis.call('SET', 'chat_service:v1:new:' .. app_id .. ':' .. number, '1', 'EX', ARGV[15])
 end
 if rate_key then
   redis.call('INCR', rate_key)

@@ -6,6 +6,8 @@
 //! (token → application id, application id + chat number → chat id), so a warm request
 //! is one connection and one EVALSHA, and MySQL is read only on a miss.
 
+use std::time::Duration;
+
 use spin_sdk::redis::{Connection, Error as RedisError, RedisParameter, RedisResult};
 
 use crate::config::without_password;
@@ -13,17 +15,34 @@ use crate::domain::{ChatNumber, IdempotencyKey, Token};
 use crate::error::{ApiError, Backend};
 use crate::job::JobTemplate;
 use crate::json;
+use crate::platform;
 
 const SCRIPT: &str = include_str!("numbering.lua");
 /// Computed from `numbering.lua` by `build.rs`.
 const SCRIPT_SHA1: &str = env!("NUMBERING_SCRIPT_SHA1");
 
-/// How long a cached lookup lives. A deleted application or chat can be served from the
-/// cache for at most this long; a new one is never hidden, since only hits are cached.
-pub const CACHE_SECONDS: i64 = 300;
+/// How long a chat this service handed out is awaited: a message to it while its row is
+/// missing is held and then 409 "still being created" for this long after its number was
+/// taken, and a plain 404 after. Ten minutes covers a worker that is minutes behind; one
+/// key per new chat, about 100 bytes.
+pub const NEW_CHAT_SECONDS: i64 = 600;
 
-/// How long an `Idempotency-Key` is remembered: a day, for clients that retry late.
-pub const IDEMPOTENCY_SECONDS: i64 = 24 * 60 * 60;
+/// How long a request waits in all for another one's lookup (the fill lock's holder), a
+/// little past the lock's own expiry (2 s, numbering.lua) in case its holder died; then
+/// 503, nothing done. The pauses between looks grow from 2 ms to 50 ms.
+const FILL_WAIT_BUDGET: Duration = Duration::from_secs(3);
+const FIRST_FILL_PAUSE: Duration = Duration::from_millis(2);
+const LONGEST_FILL_PAUSE: Duration = Duration::from_millis(50);
+
+/// How long what a script call writes is kept, from the operator's settings
+/// ([`crate::config::Config`]); each is read only when the call needs it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// Seconds a looked-up id is cached; used only when the call fills the cache.
+    pub cache_seconds: i64,
+    /// Seconds an `Idempotency-Key` is remembered; used only when the request has one.
+    pub idempotency_seconds: i64,
+}
 
 /// What is being numbered.
 #[derive(Debug, Clone, Copy)]
@@ -57,7 +76,8 @@ impl Subject<'_> {
 pub struct Known {
     pub application_id: Option<i64>,
     pub chat_id: Option<i64>,
-    /// `MAX(number)` of what the counter numbers, used only if the counter is missing.
+    /// `MAX(number)` of what the counter numbers: the counter's start if it is missing,
+    /// and its floor if it fell behind (numbering.lua).
     pub seed: Option<i64>,
 }
 
@@ -141,6 +161,7 @@ impl Numbering {
         known: Known,
         job: &JobTemplate,
         idempotency: Option<&IdempotencyKey>,
+        lifetimes: Lifetimes,
         rate_limit_per_second: u32,
     ) -> Result<Reply, ApiError> {
         let text = |s: &str| RedisParameter::Binary(s.as_bytes().to_vec());
@@ -166,14 +187,15 @@ impl Numbering {
             id(known.application_id),
             id(known.chat_id),
             id(known.seed),
-            RedisParameter::Int64(CACHE_SECONDS),
+            RedisParameter::Int64(lifetimes.cache_seconds),
             text(&job.head),
             text(&job.args_tail),
             text(&job.tail),
             RedisParameter::Binary(subject.fill_key().into_bytes()),
             text(idempotency.map_or("", IdempotencyKey::as_str)),
-            RedisParameter::Int64(IDEMPOTENCY_SECONDS),
+            RedisParameter::Int64(lifetimes.idempotency_seconds),
             RedisParameter::Int64(rate_limit_per_second.into()),
+            RedisParameter::Int64(NEW_CHAT_SECONDS),
         ];
         let values = self.eval(&mut args)?;
         Reply::decode(&values).ok_or_else(|| {
@@ -181,24 +203,21 @@ impl Numbering {
         })
     }
 
-    /// The last chat number handed out for the application (by this service or the Rails
-    /// API): a chat number at or below it exists, or is about to once its job has run.
-    pub fn last_chat_number(&self, application_id: i64) -> Result<i64, ApiError> {
-        // The Rails counter key; numbering.lua INCRs the same one.
-        let key = format!("chat_app:{application_id}:chat_counter");
+    /// Whether this service handed chat `number` of the application out in the last
+    /// [`NEW_CHAT_SECONDS`]: its row may still be on its way. Any other chat without a
+    /// row is gone, or was never made.
+    pub fn chat_is_new(&self, application_id: i64, number: ChatNumber) -> Result<bool, ApiError> {
+        let mut key = String::from("chat_service:v1:new:");
+        json::push_i64(&mut key, application_id);
+        key.push(':');
+        json::push_i64(&mut key, number.get().into());
         // Through `execute`, like every other command here: each distinct host function
         // the component imports is wired up again for every request's instance.
-        let value = self
+        let found = self
             .redis
-            .execute("GET", &[RedisParameter::Binary(key.into_bytes())])
+            .execute("EXISTS", &[RedisParameter::Binary(key.into_bytes())])
             .map_err(redis_unavailable)?;
-        Ok(match value.first() {
-            Some(RedisResult::Binary(bytes)) => std::str::from_utf8(bytes)
-                .ok()
-                .and_then(|text| text.parse().ok())
-                .unwrap_or(0),
-            _ => 0,
-        })
+        Ok(matches!(found.first(), Some(RedisResult::Int64(1))))
     }
 
     /// A round trip to Redis, for the readiness check.
@@ -207,6 +226,32 @@ impl Numbering {
             .execute("PING", &[])
             .map(drop)
             .map_err(redis_unavailable)
+    }
+
+    /// Waits while another request holds the fill lock of `subject`'s lookup: `Ok` once it
+    /// is given up (or expired), when calling the script again will find the cache filled
+    /// or take the lock itself. Looks at the lock alone, a few bytes, instead of calling
+    /// the script again, which carries the whole job (up to 64 KiB), and looks less often
+    /// the longer it waits.
+    pub fn await_fill(&self, subject: Subject<'_>) -> Result<(), ApiError> {
+        let key = RedisParameter::Binary(subject.fill_key().into_bytes());
+        let (mut pause, mut waited) = (FIRST_FILL_PAUSE, Duration::ZERO);
+        while waited < FILL_WAIT_BUDGET {
+            platform::sleep(pause);
+            waited += pause;
+            let held = self
+                .redis
+                .execute("EXISTS", std::slice::from_ref(&key))
+                .map_err(redis_unavailable)?;
+            if !matches!(held.first(), Some(RedisResult::Int64(1))) {
+                return Ok(());
+            }
+            pause = (pause * 2).min(LONGEST_FILL_PAUSE);
+        }
+        Err(ApiError::unavailable(
+            Backend::Redis,
+            "another request's lookup of this application or chat did not finish",
+        ))
     }
 
     /// Gives up the fill lock after a lookup that found nothing to cache (not found, or

@@ -13,7 +13,7 @@ use crate::domain::{ChatNumber, IdempotencyKey, MessageBody, Token};
 use crate::error::{ApiError, Backend, Numbered};
 use crate::job::{JobKind, JobTemplate, Stamp};
 use crate::lookup::{ChatLookup, Lookup};
-use crate::numbering::{Known, Numbering, Reply, Subject};
+use crate::numbering::{Known, Lifetimes, Numbering, Reply, Subject};
 use crate::platform;
 
 /// Lookups needed at most: a cold cache and a missing counter are settled by one MySQL
@@ -21,11 +21,10 @@ use crate::platform;
 /// vanishes between two calls.
 const MAX_LOOKUPS: usize = 4;
 
-/// How often a request looks again while another one fills the same lookup, and how many
-/// times: at least three seconds of sleep, then 503 (nothing done, retry). Counted in
-/// steps rather than read from the clock, so a warm request makes no clock call for it.
-const WAIT_STEP: Duration = Duration::from_millis(2);
-const MAX_WAITS: u32 = 1_500;
+/// How many times a request waits for another one's lookup ([`Numbering::await_fill`]):
+/// a lock given up without a fill (the lookup found nothing, MySQL failed) is taken by
+/// the next request, which may be another one than this.
+const MAX_WAITS: u32 = 4;
 
 /// How long a message to a chat that has its number but not yet its row is held, polling
 /// MySQL for the row: up to 20 x 50 ms, about a second, before 409 and Retry-After.
@@ -104,9 +103,11 @@ pub fn create_message(
                 // Fault 3 of the Go service: a chat created a moment ago has its
                 // number but no row until the worker runs its job. Hold the request
                 // briefly for the row; if it is still missing, say so with 409 and
-                // Retry-After rather than a `Chat not found` that is not true.
+                // Retry-After rather than a `Chat not found` that is not true. Only a
+                // chat this service handed out recently is awaited: one deleted, or
+                // whose job died long ago, is the contract's 404 at once.
                 ChatLookup::NoChat { application_id } => {
-                    if i64::from(chat.get()) > numbering.last_chat_number(application_id)? {
+                    if !numbering.chat_is_new(application_id, chat)? {
                         return Err(ApiError::ChatNotFound);
                     }
                     if polls == PENDING_POLLS {
@@ -152,13 +153,25 @@ fn issue(
     let numbering = Numbering::open(&config.redis_url)?;
     let mut lookup = Lookup::lazy(config);
     let mut known = Known::default();
+    // Each lifetime is a variable read only when this call writes what it governs, so a
+    // warm request without a key reads neither.
+    let idempotency_seconds = match idempotency {
+        Some(_) => config.idempotency_seconds()?,
+        None => 0,
+    };
     let (mut lookups, mut waits) = (0, 0);
     while lookups < MAX_LOOKUPS && waits < MAX_WAITS {
+        let fills = known.application_id.is_some() || known.chat_id.is_some();
+        let lifetimes = Lifetimes {
+            cache_seconds: if fills { config.cache_seconds()? } else { 0 },
+            idempotency_seconds,
+        };
         match numbering.issue(
             subject,
             known,
             job,
             idempotency,
+            lifetimes,
             config.rate_limit_per_second,
         )? {
             Reply::Issued { number, .. } => {
@@ -184,7 +197,7 @@ fn issue(
             }
             Reply::Wait => {
                 waits += 1;
-                platform::sleep(WAIT_STEP);
+                numbering.await_fill(subject)?;
             }
             need => {
                 lookups += 1;

@@ -8,7 +8,7 @@ mod masking;
 mod mysql_url;
 mod redis_url;
 
-pub use masking::without_password;
+pub use masking::{without_credentials, without_password};
 
 use crate::error::ApiError;
 
@@ -47,6 +47,45 @@ impl Config {
     /// call fewer.
     pub fn mysql_url(&self) -> Result<String, ApiError> {
         mysql_url::parse(&require(&self.variables, "mysql_url")?)
+    }
+
+    /// `lookup_cache_seconds`: how long a looked-up application or chat id is cached, and
+    /// so how long writes can still reach one deleted in MySQL (docs/rails.md). Read only
+    /// when a request fills the cache.
+    pub fn cache_seconds(&self) -> Result<i64, ApiError> {
+        seconds(&self.variables, "lookup_cache_seconds", 300, 86_400)
+    }
+
+    /// `idempotency_key_seconds`: how long an `Idempotency-Key` is remembered, and so how
+    /// many records Redis holds (docs/operations.md). Read only for a request with a key.
+    pub fn idempotency_seconds(&self) -> Result<i64, ApiError> {
+        seconds(
+            &self.variables,
+            "idempotency_key_seconds",
+            86_400,
+            30 * 86_400,
+        )
+    }
+}
+
+/// A lifetime in whole seconds, from 1 to `most`; `default` when unset or empty.
+fn seconds(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: i64,
+    most: i64,
+) -> Result<i64, ApiError> {
+    match get(name).as_deref().map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(text) => text
+            .parse()
+            .ok()
+            .filter(|n| (1..=most).contains(n))
+            .ok_or_else(|| {
+                ApiError::misconfigured(format!(
+                    "variable {name} is not a whole number of seconds from 1 to {most}: {text:?}"
+                ))
+            }),
     }
 }
 
@@ -164,6 +203,28 @@ mod tests {
             let error = load(&pairs).unwrap_err();
             assert_eq!(error.status(), 500);
             assert!(!error.log_detail().unwrap().contains("secret"));
+        }
+    }
+
+    #[test]
+    fn lifetimes_have_defaults_and_bounds() {
+        let lifetimes = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("redis_url", "redis://r")];
+            all.extend_from_slice(pairs);
+            let config = load(&all).unwrap();
+            (config.cache_seconds(), config.idempotency_seconds())
+        };
+        assert_eq!(lifetimes(&[]), (Ok(300), Ok(86_400)));
+        assert_eq!(
+            lifetimes(&[
+                ("lookup_cache_seconds", "30"),
+                ("idempotency_key_seconds", " 3600 ")
+            ]),
+            (Ok(30), Ok(3600))
+        );
+        for bad in ["0", "-5", "1.5", "a day", "86401"] {
+            let (cache, _) = lifetimes(&[("lookup_cache_seconds", bad)]);
+            assert_eq!(cache.unwrap_err().status(), 500, "{bad}");
         }
     }
 }
