@@ -4,12 +4,10 @@
 //! Every statement is parameterized: the token and numbers travel as parameters.
 
 use spin_sdk::mysql::{Connection, DbValue, MysqlError, ParameterValue};
-use std::time::Duration;
 
 use crate::config::{Config, without_password};
 use crate::domain::{ChatNumber, Token};
 use crate::error::{ApiError, Backend};
-use crate::platform;
 
 /// An application, with the seed its chat counter needs if Redis lost it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +46,11 @@ impl<'a> Lookup<'a> {
             config,
             connection: None,
         }
+    }
+
+    /// Closes the connection, if one was opened; the next query opens another.
+    pub fn close(&mut self) {
+        self.connection = None;
     }
 
     pub fn application(&mut self, token: &Token) -> Result<Option<Application>, ApiError> {
@@ -140,28 +143,12 @@ pub fn ping(config: &Config) -> Result<(), ApiError> {
         .map_err(mysql_unavailable)
 }
 
-/// How long to keep retrying while the server is at `max_connections`.
-const BUSY_RETRY_BUDGET: Duration = Duration::from_secs(2);
-
-/// Opens a connection, waiting out a full server. Spin gives every request its own
-/// connection, so a burst of cache misses (a new application's first burst, a Redis that
-/// lost its data) can briefly ask for more connections than `max_connections`. Each is
-/// held for a few milliseconds, so waiting a little turns that burst into latency instead
-/// of 503s; a server that stays full still gets its 503 within the budget.
+/// Opens a connection. A server at `max_connections` (error 1040) is a 503 at once, like
+/// any other failure: the service's own connections are bounded already
+/// (`mysql_max_connections`, [`crate::service`]), so a full server is full of someone
+/// else's, and retrying would only add to its load.
 fn open(url: &str) -> Result<Connection, ApiError> {
-    let started = platform::monotonic();
-    let mut pause = Duration::from_millis(5);
-    loop {
-        match Connection::open(url) {
-            Err(MysqlError::ConnectionFailed(text))
-                if text.contains("1040") && platform::monotonic() - started < BUSY_RETRY_BUDGET =>
-            {
-                platform::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(100));
-            }
-            result => return result.map_err(|error| mysql_unreachable(error, url)),
-        }
-    }
+    Connection::open(url).map_err(|error| mysql_unreachable(error, url))
 }
 
 /// Reads an integer column whatever integer type the server chose for it (`COALESCE`

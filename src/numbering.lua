@@ -25,6 +25,7 @@
 --   {7, number}             a repeat of an earlier request with the same key: its number
 --   {8}                     the key already answered a different request
 --   {9}                     the application is over its rate limit for this second
+--   {10}                    MySQL had no such token a few seconds ago: not found
 --   {3, parent id}          the counter is missing: read MAX(number) and pass it
 --   {4}                     the counter is at the INT maximum: nothing can be numbered
 --   {5}                     a key holds a value of the wrong type: refuse, change nothing
@@ -58,7 +59,12 @@ local app_key = 'chat_service:v1:app:' .. token
 local app_id = known_app
 if app_id == '' then
   app_id = redis.call('GET', app_key)
-  if not app_id or gone('app', app_id) then return miss(1) end
+  if not app_id or gone('app', app_id) then
+    -- A token MySQL did not know a moment ago is not looked up again for a few seconds:
+    -- a client repeating an unknown token costs no MySQL.
+    if redis.call('EXISTS', 'chat_service:v1:unknown:' .. token) == 1 then return {10} end
+    return miss(1)
+  end
 end
 
 local parent_id, counter_key, chat_key

@@ -27,6 +27,35 @@ const SCRIPT_SHA1: &str = env!("NUMBERING_SCRIPT_SHA1");
 /// key per new chat, about 100 bytes.
 pub const NEW_CHAT_SECONDS: i64 = 600;
 
+/// How long a token MySQL does not know is remembered as unknown: a few seconds, so a
+/// repeated unknown token costs no MySQL, and an application Rails creates is found at
+/// most this long after a request with its token was turned away.
+const UNKNOWN_SECONDS: i64 = 5;
+
+/// The service's MySQL connections across all instances and nodes, as leases in one
+/// Redis sorted set (member: a random lease id, score: its expiry in Redis's clock). A
+/// lease is given up when its lookup ends; one whose holder died expires after
+/// [`LEASE_MILLISECONDS`], longer than any lookup (a held message waits about a second).
+const LEASE_SCRIPT: &str = "\
+local now = redis.call('TIME')
+local ms = now[1] * 1000 + math.floor(now[2] / 1000)
+redis.call('ZREMRANGEBYSCORE', 'chat_service:v1:mysql:leases', '-inf', ms)
+if redis.call('ZCARD', 'chat_service:v1:mysql:leases') >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', 'chat_service:v1:mysql:leases', ms + tonumber(ARGV[3]), ARGV[1])
+return 1";
+const LEASE_MILLISECONDS: i64 = 10_000;
+
+/// How often `/ready` checks MySQL across all instances (see
+/// [`Numbering::claim_mysql_check`]), and how long the last outcome is kept for those
+/// that do not: long enough to outlive a check that takes a while.
+const MYSQL_CHECK_MILLISECONDS: i64 = 2_000;
+const MYSQL_OUTCOME_MILLISECONDS: i64 = 10_000;
+
+/// One of the service's MySQL connections, held from [`Numbering::lease_mysql`] to
+/// [`Numbering::end_lease`].
+#[derive(Debug)]
+pub struct MysqlLease(String);
+
 /// How long a request waits in all for another one's lookup (the fill lock's holder), a
 /// little past the lock's own expiry (2 s, numbering.lua) in case its holder died; then
 /// 503, nothing done. The pauses between looks grow from 2 ms to 50 ms.
@@ -51,7 +80,13 @@ pub enum Subject<'a> {
     Message { token: &'a Token, chat: ChatNumber },
 }
 
-impl Subject<'_> {
+impl<'a> Subject<'a> {
+    pub fn token(self) -> &'a Token {
+        match self {
+            Self::Chat { token } | Self::Message { token, .. } => token,
+        }
+    }
+
     /// The lock that elects one request to fill this subject's lookup on a miss.
     fn fill_key(self) -> String {
         let mut key = String::with_capacity(64);
@@ -110,6 +145,9 @@ pub enum Reply {
     KeyReused,
     /// The application has used up this second's `rate_limit_per_second`: nothing was taken.
     RateLimited,
+    /// MySQL had no application with this token a few seconds ago
+    /// ([`Numbering::remember_unknown`]).
+    UnknownApplication,
 }
 
 impl Reply {
@@ -137,6 +175,7 @@ impl Reply {
             [7, number] => Self::Replayed { number: *number },
             [8] => Self::KeyReused,
             [9] => Self::RateLimited,
+            [10] => Self::UnknownApplication,
             _ => return None,
         })
     }
@@ -254,6 +293,111 @@ impl Numbering {
         ))
     }
 
+    /// Takes one of `limit` MySQL connections shared by every instance; `None` when all
+    /// are in use, and the request should be turned away at once rather than wait.
+    pub fn lease_mysql(&self, limit: u32) -> Result<Option<MysqlLease>, ApiError> {
+        let mut id = String::with_capacity(32);
+        json::push_hex(&mut id, &platform::random_bytes::<16>());
+        let taken = self
+            .redis
+            .execute(
+                "EVAL",
+                &[
+                    RedisParameter::Binary(LEASE_SCRIPT.as_bytes().to_vec()),
+                    RedisParameter::Int64(0),
+                    RedisParameter::Binary(id.clone().into_bytes()),
+                    RedisParameter::Int64(limit.into()),
+                    RedisParameter::Int64(LEASE_MILLISECONDS),
+                ],
+            )
+            .map_err(redis_unavailable)?;
+        Ok(matches!(taken.first(), Some(RedisResult::Int64(1))).then_some(MysqlLease(id)))
+    }
+
+    /// Gives a MySQL lease back. Best effort: a lease not given back expires by itself.
+    pub fn end_lease(&self, lease: MysqlLease) {
+        let _ = self.redis.execute(
+            "ZREM",
+            &[
+                RedisParameter::Binary(b"chat_service:v1:mysql:leases".to_vec()),
+                RedisParameter::Binary(lease.0.into_bytes()),
+            ],
+        );
+    }
+
+    /// Remembers for [`UNKNOWN_SECONDS`] that MySQL has no application with `token`.
+    pub fn remember_unknown(&self, token: &Token) {
+        let mut key = String::from("chat_service:v1:unknown:");
+        key.push_str(token.as_str());
+        let _ = self.redis.execute(
+            "SET",
+            &[
+                RedisParameter::Binary(key.into_bytes()),
+                RedisParameter::Binary(b"1".to_vec()),
+                RedisParameter::Binary(b"EX".to_vec()),
+                RedisParameter::Int64(UNKNOWN_SECONDS),
+            ],
+        );
+    }
+
+    /// Whether this `/ready` is the one to check MySQL now: one per
+    /// [`MYSQL_CHECK_MILLISECONDS`] across all instances is. `/ready` is public and polled
+    /// by every load balancer, so however often it is called, MySQL is opened for it
+    /// about that often. `key` names the database checked, so instances configured for
+    /// different databases never share a check.
+    pub fn claim_mysql_check(&self, key: &str) -> bool {
+        let claim = format!("{key}:claim");
+        let claimed = self.redis.execute(
+            "SET",
+            &[
+                RedisParameter::Binary(claim.into_bytes()),
+                RedisParameter::Binary(b"1".to_vec()),
+                RedisParameter::Binary(b"NX".to_vec()),
+                RedisParameter::Binary(b"PX".to_vec()),
+                RedisParameter::Int64(MYSQL_CHECK_MILLISECONDS),
+            ],
+        );
+        // Claimed, or Redis could not say: check rather than answer from nothing.
+        !matches!(claimed.as_deref(), Ok([RedisResult::Nil] | []))
+    }
+
+    /// The outcome of the last MySQL check any instance made ([`Self::claim_mysql_check`]).
+    pub fn shared_mysql_check(&self, key: &str) -> Option<Result<(), ApiError>> {
+        let stored = self
+            .redis
+            .execute("GET", &[RedisParameter::Binary(key.as_bytes().to_vec())])
+            .ok()?;
+        match stored.first()? {
+            RedisResult::Binary(text) if text.as_slice() == b"ok" => Some(Ok(())),
+            RedisResult::Binary(text) => Some(Err(ApiError::unavailable(
+                Backend::Mysql,
+                String::from_utf8_lossy(text),
+            ))),
+            _ => None,
+        }
+    }
+
+    /// Shares this instance's MySQL check with the others (see [`Self::shared_mysql_check`]).
+    pub fn share_mysql_check(&self, key: &str, outcome: &Result<(), ApiError>) {
+        let text = match outcome {
+            Ok(()) => "ok".to_owned(),
+            // The detail without its "mysql: " prefix, which the reader adds back.
+            Err(error) => error
+                .log_detail()
+                .map(|d| d.trim_start_matches("mysql: ").to_owned())
+                .unwrap_or_default(),
+        };
+        let _ = self.redis.execute(
+            "SET",
+            &[
+                RedisParameter::Binary(key.as_bytes().to_vec()),
+                RedisParameter::Binary(text.into_bytes()),
+                RedisParameter::Binary(b"PX".to_vec()),
+                RedisParameter::Int64(MYSQL_OUTCOME_MILLISECONDS),
+            ],
+        );
+    }
+
     /// Gives up the fill lock after a lookup that found nothing to cache (not found, or
     /// MySQL failing), so waiting requests look it up themselves at once.
     pub fn release(&self, subject: Subject<'_>) {
@@ -323,9 +467,10 @@ mod tests {
             (ints(&[7, 3]), Some(Reply::Replayed { number: 3 })),
             (ints(&[8]), Some(Reply::KeyReused)),
             (ints(&[9]), Some(Reply::RateLimited)),
+            (ints(&[10]), Some(Reply::UnknownApplication)),
             (ints(&[]), None),
             (ints(&[0, 7]), None),
-            (ints(&[10]), None),
+            (ints(&[11]), None),
             (vec![RedisResult::Binary(b"0".to_vec())], None),
         ];
         for (values, expected) in cases {

@@ -137,6 +137,37 @@ pub struct Issued {
     pub replayed: bool,
 }
 
+/// One lookup in MySQL for the numbering script, on one of the MySQL connections the
+/// service may hold across all instances (`mysql_max_connections`): with none free, a 503
+/// at once, so that a flood of cache misses (unknown tokens, say) never takes the
+/// connections of the Rails app that shares the database. The fill lock is given up on
+/// every failure, and a token MySQL does not know is remembered for a few seconds.
+fn look_up(
+    config: &Config,
+    numbering: &Numbering,
+    lookup: &mut Lookup<'_>,
+    subject: Subject<'_>,
+    resolve: impl FnOnce(&mut Lookup<'_>) -> Result<Known, ApiError>,
+) -> Result<Known, ApiError> {
+    let Some(lease) = numbering.lease_mysql(config.mysql_max_connections()?)? else {
+        numbering.release(subject);
+        return Err(ApiError::unavailable(
+            Backend::Mysql,
+            "all of the service's MySQL connections (mysql_max_connections) are in use",
+        ));
+    };
+    let resolved = resolve(lookup);
+    // The connection goes with the lease: a later round opens its own.
+    lookup.close();
+    numbering.end_lease(lease);
+    resolved.inspect_err(|error| {
+        if *error == ApiError::ApplicationNotFound {
+            numbering.remember_unknown(subject.token());
+        }
+        numbering.release(subject);
+    })
+}
+
 /// The conversation shared by both use cases; `resolve` reads from MySQL what a
 /// `Need*` reply asks for.
 fn issue(
@@ -199,10 +230,12 @@ fn issue(
                 waits += 1;
                 numbering.await_fill(subject)?;
             }
+            Reply::UnknownApplication => return Err(ApiError::ApplicationNotFound),
             need => {
                 lookups += 1;
-                known = resolve(&mut lookup, &numbering, need)
-                    .inspect_err(|_| numbering.release(subject))?;
+                known = look_up(config, &numbering, &mut lookup, subject, |lookup| {
+                    resolve(lookup, &numbering, need)
+                })?;
             }
         }
     }

@@ -394,9 +394,11 @@ fn assert_no_secret(response: &support::Response) {
 }
 
 /// A Redis database of the TLS Redis that nothing has written to: no number taken, no
-/// job queued, nothing cached.
+/// job queued, nothing cached. (`/ready` shares its MySQL check through Redis, which
+/// takes nothing.)
 fn assert_untouched(lab: &Lab, db: u8) {
-    let keys: Vec<String> = lab.redis(db).cmd(&["KEYS", "*"]);
+    let mut keys: Vec<String> = lab.redis(db).cmd(&["KEYS", "*"]);
+    keys.retain(|key| !key.starts_with("chat_service:v1:ready:"));
     assert!(keys.is_empty(), "Redis database {db} holds {keys:?}");
 }
 

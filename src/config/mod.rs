@@ -53,13 +53,22 @@ impl Config {
     /// so how long writes can still reach one deleted in MySQL (docs/rails.md). Read only
     /// when a request fills the cache.
     pub fn cache_seconds(&self) -> Result<i64, ApiError> {
-        seconds(&self.variables, "lookup_cache_seconds", 300, 86_400)
+        bounded(&self.variables, "lookup_cache_seconds", 300, 86_400)
+    }
+
+    /// `mysql_max_connections`: the MySQL connections the service may hold at once across
+    /// all its instances and nodes (10 unless set), so that it never takes the
+    /// connections the Rails app sharing the database needs; beyond it a lookup is a 503
+    /// at once. Read only when a request needs MySQL.
+    pub fn mysql_max_connections(&self) -> Result<u32, ApiError> {
+        let most = bounded(&self.variables, "mysql_max_connections", 10, 10_000)?;
+        Ok(u32::try_from(most).unwrap_or(u32::MAX))
     }
 
     /// `idempotency_key_seconds`: how long an `Idempotency-Key` is remembered, and so how
     /// many records Redis holds (docs/operations.md). Read only for a request with a key.
     pub fn idempotency_seconds(&self) -> Result<i64, ApiError> {
-        seconds(
+        bounded(
             &self.variables,
             "idempotency_key_seconds",
             86_400,
@@ -68,8 +77,9 @@ impl Config {
     }
 }
 
-/// A lifetime in whole seconds, from 1 to `most`; `default` when unset or empty.
-fn seconds(
+/// A whole number (a lifetime in seconds, a count) from 1 to `most`; `default` when
+/// unset or empty.
+fn bounded(
     get: &impl Fn(&str) -> Option<String>,
     name: &str,
     default: i64,
@@ -83,7 +93,7 @@ fn seconds(
             .filter(|n| (1..=most).contains(n))
             .ok_or_else(|| {
                 ApiError::misconfigured(format!(
-                    "variable {name} is not a whole number of seconds from 1 to {most}: {text:?}"
+                    "variable {name} is not a whole number from 1 to {most}: {text:?}"
                 ))
             }),
     }
