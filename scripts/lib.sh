@@ -31,5 +31,13 @@ wait_for() {
 redis_up()   { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
 # ping succeeds once the server answers, even if the login is refused.
 mariadb_up() { mariadb-admin --protocol=tcp -h127.0.0.1 -P3306 -uroot ping >/dev/null 2>&1; }
-# What the tests need: root, empty password, over TCP.
-mariadb_root_tcp() { mariadb --protocol=tcp -h127.0.0.1 -P3306 -uroot -e 'select 1' >/dev/null 2>&1; }
+
+# The MariaDB account the tests and `scripts/serve` use: the project's own, allowed only
+# the project's databases (chat_service_*, chat_system_*), made by scripts/start-backends.
+# No other account is changed. tests/support/mod.rs names the same.
+LOCAL_DB_USER=chat_service_local
+LOCAL_DB_PASSWORD=chat-service-local
+db_local() { mariadb --protocol=tcp -h127.0.0.1 -P3306 -u"$LOCAL_DB_USER" -p"$LOCAL_DB_PASSWORD" "$@"; }
+mariadb_local_user() { db_local -e 'select 1' >/dev/null 2>&1; }
+# `mysql_url` for a local database, as the service is given it.
+local_mysql_url() { echo "mysql://$LOCAL_DB_USER:$LOCAL_DB_PASSWORD@127.0.0.1:3306/$1"; }

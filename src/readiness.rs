@@ -12,9 +12,9 @@ use std::time::Duration;
 use crate::config::{Config, without_credentials};
 use crate::error::ApiError;
 use crate::json;
-use crate::platform;
 use crate::lookup;
 use crate::numbering::Numbering;
+use crate::platform;
 
 /// The result of each check; an error keeps its cause for the log line.
 #[derive(Debug)]

@@ -19,10 +19,7 @@ fn redis_down_is_a_prompt_503_and_service_resumes_without_a_restart() {
     let host = serve(&[
         ("redis_url", redis.url()),
         ("redis_host", redis.host()),
-        (
-            "mysql_url",
-            format!("mysql://root@127.0.0.1:3306/{}", stack.database),
-        ),
+        ("mysql_url", support::mysql_url(&stack.database)),
     ]);
     let path = format!("/api/v1/chat_applications/{token}/chats");
     let create = || client::request(host.addr, "POST", &path, &[], None);

@@ -809,10 +809,7 @@ fn every_201_is_one_row_when_redis_stops_under_load() {
     let host = Arc::new(serve(&[
         ("redis_url", redis.url()),
         ("redis_host", redis.host()),
-        (
-            "mysql_url",
-            format!("mysql://root@127.0.0.1:3306/{}", stack.database),
-        ),
+        ("mysql_url", support::mysql_url(&stack.database)),
     ]));
     let mut worker = Worker::start_with(&redis.url(), &stack);
     // Sidekiq exits if Redis is down while it boots, so the first outage must not come

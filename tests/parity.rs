@@ -169,10 +169,7 @@ fn the_test_host_answers_every_request_as_spin_does() {
     stack.insert_chat(application, 1);
     let variables = [
         ("redis_url", stack.redis_url()),
-        (
-            "mysql_url",
-            format!("mysql://root@127.0.0.1:3306/{}", stack.database),
-        ),
+        ("mysql_url", support::mysql_url(&stack.database)),
     ];
     let test_host = serve_in(&Runtime::TestHost, &variables);
     let spin = &stack.host;

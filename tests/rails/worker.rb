@@ -3,7 +3,7 @@
 # A stand-in for the Rails app's Sidekiq worker (see /work/shared/CONTRACT.md), so the
 # service's end-to-end tests can check that what it enqueues really turns into rows.
 #
-#   REDIS_URL=redis://127.0.0.1:6379/0 DATABASE_URL=mysql2://root@127.0.0.1:3306/NAME \
+#   REDIS_URL=redis://127.0.0.1:6379/0 DATABASE_URL=mysql2://chat_service_local:chat-service-local@127.0.0.1:3306/NAME \
 #     sidekiq -r ./tests/rails/worker.rb -q default        (or: scripts/worker)
 #
 # Built from Debian's packages: Sidekiq 6.4 and Rails 6.1, while production runs Sidekiq 7
@@ -39,7 +39,7 @@ def redis_url
 end
 
 database_url = ENV["DATABASE_URL"].to_s
-abort "worker.rb: DATABASE_URL is not set (mysql2://root@127.0.0.1:3306/NAME)" if database_url.empty?
+abort "worker.rb: DATABASE_URL is not set (mysql2://chat_service_local:chat-service-local@127.0.0.1:3306/NAME)" if database_url.empty?
 
 # --- Sidekiq ---------------------------------------------------------------------------
 

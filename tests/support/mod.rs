@@ -22,6 +22,16 @@ use std::time::{Duration, Instant, SystemTime};
 pub use client::Response;
 pub use runtime::{Host, serve};
 
+/// The MariaDB account of the project's own that scripts/start-backends makes (see
+/// scripts/lib.sh): the tests never log in as root.
+pub const MYSQL_USER: &str = "chat_service_local";
+pub const MYSQL_PASSWORD: &str = "chat-service-local";
+
+/// `mysql_url` for a database of this machine's MariaDB, as the service is given it.
+pub fn mysql_url(database: &str) -> String {
+    format!("mysql://{MYSQL_USER}:{MYSQL_PASSWORD}@127.0.0.1:3306/{database}")
+}
+
 pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -44,19 +54,14 @@ impl Stack {
     pub fn start_with(name: &str, redis_db: u8, variables: &[(&str, &str)]) -> Self {
         assert_component_is_fresh();
         let database = format!("chat_service_test_{name}");
-        run(Command::new("mariadb")
-            .args(["-uroot", "-h127.0.0.1", "-e"])
-            .arg(format!("DROP DATABASE IF EXISTS `{database}`")));
+        sql("", &format!("DROP DATABASE IF EXISTS `{database}`"));
         run(Command::new(repo_root().join("scripts/create-db")).arg(&database));
         redis_at(redis_db).flushdb();
         let host = serve(
             &[
                 vec![
                     ("redis_url", format!("redis://127.0.0.1:6379/{redis_db}")),
-                    (
-                        "mysql_url",
-                        format!("mysql://root@127.0.0.1:3306/{database}"),
-                    ),
+                    ("mysql_url", mysql_url(&database)),
                 ],
                 variables
                     .iter()
@@ -80,8 +85,10 @@ impl Stack {
     /// settings that differ from the stack's own host (an API key, a rate limit, a
     /// backend that cannot be reached).
     pub fn another_host(&self, variables: &[(&str, &str)]) -> Host {
-        let mysql_url = format!("mysql://root@127.0.0.1:3306/{}", self.database);
-        let mut all = vec![("redis_url", self.redis_url()), ("mysql_url", mysql_url)];
+        let mut all = vec![
+            ("redis_url", self.redis_url()),
+            ("mysql_url", mysql_url(&self.database)),
+        ];
         all.extend(variables.iter().map(|(k, v)| (*k, (*v).to_owned())));
         serve(&all)
     }
@@ -91,7 +98,10 @@ impl Stack {
     }
 
     pub fn database_url(&self) -> String {
-        format!("mysql2://root@127.0.0.1:3306/{}", self.database)
+        format!(
+            "mysql2://{MYSQL_USER}:{MYSQL_PASSWORD}@127.0.0.1:3306/{}",
+            self.database
+        )
     }
 
     /// Runs SQL in this stack's database and returns the output rows, tab-separated.
@@ -174,16 +184,15 @@ pub fn unique_token() -> String {
     format!("{:016x}{:08x}{:08x}", nanos, std::process::id(), n)
 }
 
+/// Runs SQL in `database` (none when empty) as the project's MariaDB account.
 pub fn sql(database: &str, statement: &str) -> Vec<Vec<String>> {
     let out = run(Command::new("mariadb")
-        .args([
-            "-uroot",
-            "-h127.0.0.1",
-            "--batch",
-            "--skip-column-names",
-            database,
-            "-e",
-        ])
+        .args(["--protocol=tcp", "-h127.0.0.1", "-P3306"])
+        .arg(format!("-u{MYSQL_USER}"))
+        .arg(format!("-p{MYSQL_PASSWORD}"))
+        .args(["--batch", "--skip-column-names"])
+        .args((!database.is_empty()).then_some(database))
+        .arg("-e")
         .arg(statement));
     out.lines()
         .map(|line| line.split('\t').map(str::to_owned).collect())
