@@ -6,6 +6,8 @@
 //! (token → application id, application id + chat number → chat id), so a warm request
 //! is one connection and one EVALSHA, and MySQL is read only on a miss.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use spin_sdk::redis::{Connection, Error as RedisError, RedisParameter, RedisResult};
@@ -183,14 +185,47 @@ impl Reply {
 
 /// One Redis connection, opened for this request (Spin keeps none between requests).
 pub struct Numbering {
-    redis: Connection,
+    redis: Rc<Connection>,
+}
+
+thread_local! {
+    /// Connections told to `QUIT`, kept until the reply has gone out ([`close_after_reply`]).
+    static QUITTED: RefCell<Vec<Rc<Connection>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The last command on every connection is `QUIT`, so that Redis closes it first: the
+/// side that closes a TCP connection first keeps it in TIME_WAIT for a minute, and on
+/// Spin's side each one holds an ephemeral port towards the one Redis address, which
+/// capped a node at about 470 requests/s (docs/operations.md). On Redis's side TIME_WAIT
+/// sits on its listening port and holds none. Best effort: a connection that already
+/// failed closes as it may.
+impl Drop for Numbering {
+    fn drop(&mut self) {
+        let _ = self.redis.execute("QUIT", &[]);
+        QUITTED.with(|quitted| quitted.borrow_mut().push(Rc::clone(&self.redis)));
+    }
+}
+
+/// Lets go of the connections this request told to `QUIT`, once the reply is out, and
+/// only after Redis has closed each: its close follows the `QUIT` reply by tens of
+/// microseconds, and Spin's side, let go sooner, would close first after all (a third of
+/// the time, measured under Spin 4.0.2; bench/README.md). A command sent after `QUIT`
+/// fails once Redis's close arrives (its end of the stream, or a reset for the unread
+/// command), so waiting for that failure is waiting for the close.
+pub fn close_after_reply() {
+    let quitted = QUITTED.with(|quitted| std::mem::take(&mut *quitted.borrow_mut()));
+    for connection in quitted {
+        let _ = connection.execute("PING", &[]);
+    }
 }
 
 impl Numbering {
     pub fn open(redis_url: &str) -> Result<Self, ApiError> {
         let redis =
             Connection::open(redis_url).map_err(|error| redis_unreachable(error, redis_url))?;
-        Ok(Self { redis })
+        Ok(Self {
+            redis: Rc::new(redis),
+        })
     }
 
     /// Runs the script once. Nothing is taken unless the reply is [`Reply::Issued`].

@@ -3,6 +3,9 @@
 //! statements (`SHOW GLOBAL STATUS`). The hot path must sit at Spin's floor for a component
 //! that writes Redis: one connection, one command, and no MySQL at all.
 //!
+//! And what a request leaves behind on the node: TIME_WAIT sockets towards Redis on the
+//! service's side, each of which holds an ephemeral port for a minute.
+//!
 //! One test in its own binary: the counters are server-wide, so nothing else may run.
 
 mod support;
@@ -12,7 +15,8 @@ use std::net::TcpStream;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use support::Stack;
+use support::private_redis::PrivateRedis;
+use support::{Stack, serve};
 
 const REQUESTS: i64 = 20;
 
@@ -127,6 +131,33 @@ fn cost(
     )
 }
 
+/// Sockets in TIME_WAIT on this machine whose remote end is `port` (the service's side
+/// of connections to a server on `port`) and whose local end is `port` (the server's
+/// side), from `/proc/net/tcp`: state `06`, addresses as `hex_ip:hex_port`.
+fn time_wait(port: u16) -> (usize, usize) {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let port = format!(":{port:04X}");
+    let mut sides = (0, 0);
+    for line in table.lines().skip(1) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.get(3) != Some(&"06") {
+            continue;
+        }
+        if fields[2].ends_with(&port) {
+            sides.0 += 1;
+        }
+        if fields[1].ends_with(&port) {
+            sides.1 += 1;
+        }
+    }
+    sides
+}
+
+/// A port of this test's own for a Redis that only the service talks to, so every
+/// TIME_WAIT socket towards it is the service's.
+const TIME_WAIT_REDIS_PORT: u16 = 16393;
+const TIME_WAIT_REQUESTS: usize = 100;
+
 #[test]
 fn a_warm_request_costs_one_redis_connection_one_command_and_no_mysql() {
     let stack = Stack::start("cost", 3);
@@ -157,20 +188,63 @@ fn a_warm_request_costs_one_redis_connection_one_command_and_no_mysql() {
             .map_or(0.0, |(_, c)| *c);
         assert_eq!(evalsha, 1.0, "{what}: EVALSHA per request");
         // Connection setup (SELECT of the database, the client library's CLIENT SETINFO)
-        // is the host's, as in Spin; every command the component itself sends is counted.
+        // is the host's, as in Spin; every command the component itself sends is counted:
+        // the script, and the QUIT that has Redis close the connection first.
+        let quit = commands
+            .iter()
+            .find(|(n, _)| n == "QUIT")
+            .map_or(0.0, |(_, c)| *c);
+        assert_eq!(quit, 1.0, "{what}: QUIT per request");
         let component_commands: f64 = commands
             .iter()
             .filter(|(n, _)| n != "SELECT" && n != "CLIENT")
             .map(|(_, c)| c)
             .sum();
         assert_eq!(
-            component_commands, 1.0,
+            component_commands, 2.0,
             "{what}: commands per request {commands:?}"
         );
         assert_eq!(
             (mysql_connections, mysql_statements),
             (0, 0),
             "{what}: MySQL per {REQUESTS} requests"
+        );
+    }
+
+    // What the node keeps: Redis on a port of this test's own, which nothing else uses.
+    let redis = PrivateRedis::start_as_in_production(TIME_WAIT_REDIS_PORT, "cost");
+    let host = serve(&[
+        ("redis_url", redis.url()),
+        ("redis_host", redis.host()),
+        ("mysql_url", support::mysql_url(&stack.database)),
+    ]);
+    assert_eq!(
+        host.create_chat(&token).status,
+        201,
+        "fills this Redis's cache"
+    );
+    assert_eq!(host.create_message(&token, 1, "warm-up").status, 201);
+    for what in ["chat creation", "message creation"] {
+        let before = time_wait(TIME_WAIT_REDIS_PORT);
+        for _ in 0..TIME_WAIT_REQUESTS {
+            let response = match what {
+                "chat creation" => host.create_chat(&token),
+                _ => host.create_message(&token, 1, "hello"),
+            };
+            assert_eq!(response.status, 201);
+        }
+        // A closing side enters TIME_WAIT once the other's FIN is acknowledged.
+        std::thread::sleep(Duration::from_millis(200));
+        let after = time_wait(TIME_WAIT_REDIS_PORT);
+        let service_side = after.0.saturating_sub(before.0) as f64 / TIME_WAIT_REQUESTS as f64;
+        let redis_side = after.1.saturating_sub(before.1) as f64 / TIME_WAIT_REQUESTS as f64;
+        println!(
+            "{what}: TIME_WAIT per request towards Redis {service_side} on the service's side, \
+             {redis_side} on Redis's"
+        );
+        assert!(
+            service_side <= 0.05,
+            "{what}: {service_side} TIME_WAIT sockets per request on the service's side"
         );
     }
 }

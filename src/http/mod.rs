@@ -88,6 +88,7 @@ pub fn serve(request: IncomingRequest, response_out: ResponseOutparam) {
         request_id: &request_id,
         detail,
     });
+    crate::numbering::close_after_reply();
 }
 
 /// The request's method as text; the standard ones without an allocation.

@@ -21,11 +21,25 @@ pub struct PrivateRedis {
     port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    /// Redis's `appendfsync`.
+    appendfsync: &'static str,
 }
 
 impl PrivateRedis {
     /// Starts a server with an empty data directory named after `name` and this process.
+    /// Fsyncs before every reply (`appendfsync always`): what was acknowledged is on disk.
     pub fn start(port: u16, name: &str) -> Self {
+        Self::start_with(port, name, "always")
+    }
+
+    /// Configured as docs/operations.md has production run it (`appendfsync everysec`):
+    /// for what depends on how promptly Redis answers and closes, which an fsync before
+    /// every reply delays by a disk write.
+    pub fn start_as_in_production(port: u16, name: &str) -> Self {
+        Self::start_with(port, name, "everysec")
+    }
+
+    fn start_with(port: u16, name: &str, appendfsync: &'static str) -> Self {
         let dir =
             std::env::temp_dir().join(format!("chat-service-{name}-redis-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -34,6 +48,7 @@ impl PrivateRedis {
             port,
             dir,
             child: None,
+            appendfsync,
         };
         redis.restart();
         redis
@@ -60,16 +75,9 @@ impl PrivateRedis {
         assert!(self.child.is_none(), "the private Redis is already running");
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            // Only the append-only file, fsynced before every reply: what was
-            // acknowledged is on disk.
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-            ])
+            // Only the append-only file, fsynced as this server was started to.
+            .args(["--save", "", "--appendonly", "yes", "--appendfsync"])
+            .arg(self.appendfsync)
             .arg("--dir")
             .arg(&self.dir)
             .stdout(Stdio::null())
