@@ -153,6 +153,8 @@ fn number(redis: &Connection, token: &str, message: bool) -> Option<i64> {
         text(""),
         RedisParameter::Int64(86_400),
         RedisParameter::Int64(0),
+        // How long a new chat is awaited (numbering.lua's ARGV[15]).
+        RedisParameter::Int64(600),
     ];
     let reply = match redis.execute("EVALSHA", &args) {
         Ok(reply) => reply,
