@@ -2,9 +2,9 @@
 //!
 //! Spin serves every request with a fresh instance and resets its linear memory when the
 //! request ends, so a general-purpose allocator's bookkeeping (dlmalloc's bins, splitting
-//! and coalescing) is work nobody benefits from. Measured in the test host: about 18,000
-//! fewer instructions per warm request than Rust's default dlmalloc, about 2 % of the
-//! host's whole user-space work for a request (bench/README.md).
+//! and coalescing) is work nobody benefits from. It stays because it still earns its place
+//! under real Spin: about 4 % less CPU per warm chat creation than the same build with
+//! Rust's default allocator (bench/README.md, "Under real Spin, Redis closing first").
 //!
 //! It still gives memory back where that is free: a block freed while it is the newest
 //! one is returned at once (the usual life of a temporary), the newest block grows and

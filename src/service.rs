@@ -89,36 +89,45 @@ pub fn create_message(
                 seed: Some(lookup.max_message_number(parent_id)?),
             });
         }
-        let mut polls = 0;
-        loop {
-            match lookup.chat(token, chat)? {
-                ChatLookup::NoApplication => return Err(ApiError::ApplicationNotFound),
-                ChatLookup::Found(found) => {
-                    return Ok(Known {
-                        application_id: Some(found.application_id),
-                        chat_id: Some(found.id),
-                        seed: Some(found.max_message_number),
-                    });
+        chat_or_its_row(lookup, numbering, token, chat)
+    })
+}
+
+/// The chat's ids from MySQL, waiting briefly for the row of a chat this service handed out
+/// a moment ago (fault 3 of the Go service: a new chat has its number but no row until the
+/// worker runs its job). If the row is still missing after about a second, 409 with
+/// Retry-After rather than a `Chat not found` that is not true. Only a chat this service
+/// handed out recently is awaited: one deleted, or whose job died long ago, is the
+/// contract's 404 at once.
+fn chat_or_its_row(
+    lookup: &mut Lookup<'_>,
+    numbering: &Numbering,
+    token: &Token,
+    chat: ChatNumber,
+) -> Result<Known, ApiError> {
+    let mut polls = 0;
+    loop {
+        match lookup.chat(token, chat)? {
+            ChatLookup::NoApplication => return Err(ApiError::ApplicationNotFound),
+            ChatLookup::Found(found) => {
+                return Ok(Known {
+                    application_id: Some(found.application_id),
+                    chat_id: Some(found.id),
+                    seed: Some(found.max_message_number),
+                });
+            }
+            ChatLookup::NoChat { application_id } => {
+                if !numbering.chat_is_new(application_id, chat)? {
+                    return Err(ApiError::ChatNotFound);
                 }
-                // Fault 3 of the Go service: a chat created a moment ago has its
-                // number but no row until the worker runs its job. Hold the request
-                // briefly for the row; if it is still missing, say so with 409 and
-                // Retry-After rather than a `Chat not found` that is not true. Only a
-                // chat this service handed out recently is awaited: one deleted, or
-                // whose job died long ago, is the contract's 404 at once.
-                ChatLookup::NoChat { application_id } => {
-                    if !numbering.chat_is_new(application_id, chat)? {
-                        return Err(ApiError::ChatNotFound);
-                    }
-                    if polls == PENDING_POLLS {
-                        return Err(ApiError::ChatPending);
-                    }
-                    polls += 1;
-                    platform::sleep(PENDING_POLL_STEP);
+                if polls == PENDING_POLLS {
+                    return Err(ApiError::ChatPending);
                 }
+                polls += 1;
+                platform::sleep(PENDING_POLL_STEP);
             }
         }
-    })
+    }
 }
 
 /// What one use case asks the numbering script for.
