@@ -135,9 +135,7 @@ impl<'a> Lookup<'a> {
 /// Opens a connection and runs a trivial statement, for the readiness check: it proves
 /// the URL, the credentials and the server, without touching the Rails tables.
 pub fn ping(config: &Config) -> Result<(), ApiError> {
-    let url = config.mysql_url()?;
-    Connection::open(&url)
-        .map_err(|error| mysql_unreachable(error, &url))?
+    open(&config.mysql_url()?)?
         .query("SELECT 1", &[])
         .map(drop)
         .map_err(mysql_unavailable)

@@ -1118,15 +1118,7 @@ fn idempotency_keys_of_two_applications_never_meet() {
     ))[0][0]
         .parse()
         .unwrap();
-    let post = |token: &str, key: &str| {
-        client::request(
-            STACK.host.addr,
-            "POST",
-            &format!("/api/v1/chat_applications/{token}/chats"),
-            &[("Idempotency-Key", key)],
-            None,
-        )
-    };
+    let post = |token: &str, key: &str| STACK.host.create_chat_with_key(token, key);
     let first = post(&token, "y:k");
     assert_eq!(first.status, 201);
     let second = post(&colon_token, "k");

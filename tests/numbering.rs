@@ -19,16 +19,6 @@ fn fill_lock(token: &str) -> String {
     format!("chat_service:v1:fill:chat:{token}")
 }
 
-fn post_with_key(token: &str, key: &str) -> support::Response {
-    client::request(
-        STACK.host.addr,
-        "POST",
-        &format!("/api/v1/chat_applications/{token}/chats"),
-        &[("Idempotency-Key", key)],
-        None,
-    )
-}
-
 /// A Redis restored from an old snapshot (or a replica that lagged when it took over)
 /// holds a counter behind `MAX(number)`. Every cache fill reads that MAX, and the script
 /// raises the counter to it in the same step, so the next number is one no row has.
@@ -70,7 +60,10 @@ fn the_fill_lock_is_given_up_whatever_the_filling_call_answers() {
     let (app_id, token) = STACK.new_application();
     STACK.insert_chat(app_id, 1);
     let mut redis = STACK.redis();
-    assert_eq!(post_with_key(&token, "fill-1").status, 201);
+    assert_eq!(
+        STACK.host.create_chat_with_key(&token, "fill-1").status,
+        201
+    );
     let message = client::request(
         STACK.host.addr,
         "POST",
@@ -82,7 +75,7 @@ fn the_fill_lock_is_given_up_whatever_the_filling_call_answers() {
     for (key, status) in [("fill-1", 201), ("fill-2", 422)] {
         // Cold again: this request is the one that looks the application up.
         let _: () = redis.cmd(&["DEL", &format!("chat_service:v1:app:{token}")]);
-        let response = post_with_key(&token, key);
+        let response = STACK.host.create_chat_with_key(&token, key);
         assert_eq!(response.status, status, "{key}");
         let left: i64 = redis.cmd(&["PTTL", &fill_lock(&token)]);
         assert_eq!(
@@ -102,7 +95,10 @@ fn the_fill_lock_is_given_up_whatever_the_filling_call_answers() {
 #[test]
 fn idempotency_records_live_as_long_as_the_variable_says() {
     let (app_id, token) = STACK.new_application();
-    assert_eq!(post_with_key(&token, "lifetime-1").status, 201);
+    assert_eq!(
+        STACK.host.create_chat_with_key(&token, "lifetime-1").status,
+        201
+    );
     let key = format!("chat_service:v1:idem:{app_id}:lifetime-1");
     let mut redis = STACK.redis();
     let ttl: i64 = redis.cmd(&["TTL", &key]);

@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde_json::Value;
 use support::supervised::Supervised;
 use support::worker::Worker;
-use support::{Host, Redis, eventually, redis_with_url, repo_root, serve, unique_token};
+use support::{Host, Redis, eventually, redis_with_url, repo_root, serve};
 
 /// The ACL user the component and the worker log in to Redis with, and the MySQL user.
 const USER: &str = "chat";
@@ -168,17 +168,7 @@ impl Lab {
 
     /// A chat application, inserted as the Rails app would: its id and token.
     fn new_application(&self) -> (i64, String) {
-        let token = unique_token();
-        self.sql(&format!(
-            "INSERT INTO chat_applications (name, token, chats_count, created_at, updated_at) \
-             VALUES ('tls', '{token}', 0, NOW(6), NOW(6))"
-        ));
-        let id = self.sql(&format!(
-            "SELECT id FROM chat_applications WHERE token = '{token}'"
-        ))[0][0]
-            .parse()
-            .unwrap();
-        (id, token)
+        support::insert_application(|statement| self.sql(statement))
     }
 
     fn count(&self, statement: &str) -> i64 {

@@ -111,17 +111,7 @@ impl Stack {
 
     /// Inserts a chat application as the Rails app would, returning its id and token.
     pub fn new_application(&self) -> (i64, String) {
-        let token = unique_token();
-        self.sql(&format!(
-            "INSERT INTO chat_applications (name, token, chats_count, created_at, updated_at) \
-             VALUES ('test', '{token}', 0, NOW(6), NOW(6))"
-        ));
-        let id = self.sql(&format!(
-            "SELECT id FROM chat_applications WHERE token = '{token}'"
-        ))[0][0]
-            .parse()
-            .unwrap();
-        (id, token)
+        insert_application(|statement| self.sql(statement))
     }
 
     /// Inserts a persisted chat, as the worker would have.
@@ -164,6 +154,17 @@ impl Host {
         self.post(&format!("/api/v1/chat_applications/{token}/chats"), None)
     }
 
+    /// A chat creation with an `Idempotency-Key`.
+    pub fn create_chat_with_key(&self, token: &str, key: &str) -> Response {
+        client::request(
+            self.addr,
+            "POST",
+            &format!("/api/v1/chat_applications/{token}/chats"),
+            &[("Idempotency-Key", key)],
+            None,
+        )
+    }
+
     pub fn create_message(&self, token: &str, chat: i64, text: &str) -> Response {
         let body = serde_json::json!({"message": {"body": text}}).to_string();
         self.post(
@@ -171,6 +172,22 @@ impl Host {
             Some(&body),
         )
     }
+}
+
+/// Inserts a chat application as the Rails app would through `sql` (a database's
+/// statement runner), returning its id and its fresh token.
+pub fn insert_application(sql: impl Fn(&str) -> Vec<Vec<String>>) -> (i64, String) {
+    let token = unique_token();
+    sql(&format!(
+        "INSERT INTO chat_applications (name, token, chats_count, created_at, updated_at) \
+         VALUES ('test', '{token}', 0, NOW(6), NOW(6))"
+    ));
+    let id = sql(&format!(
+        "SELECT id FROM chat_applications WHERE token = '{token}'"
+    ))[0][0]
+        .parse()
+        .unwrap();
+    (id, token)
 }
 
 /// A Rails-style token (32 lowercase hex characters), unique across runs.

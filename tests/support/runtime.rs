@@ -15,19 +15,18 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::repo_root;
+use super::supervised::Supervised;
 
 /// How long a runtime may take to start serving: Spin compiles the component on its
 /// first start on a machine (later starts find it in wasmtime's cache).
 const STARTUP: Duration = Duration::from_secs(120);
-/// How long Spin may take to stop once told to (SIGTERM), before it is killed.
-const SHUTDOWN: Duration = Duration::from_secs(10);
 /// The component's id in `spin.toml`, which names Spin's log files.
 const COMPONENT: &str = "chat-service";
 
@@ -115,7 +114,7 @@ pub struct Host {
 
 enum Serving {
     TestHost(spin_test_host::RunningHost),
-    Spin(SpinProcess),
+    Spin(Supervised),
 }
 
 impl Host {
@@ -194,12 +193,8 @@ fn serve_in_test_host(dir: &Path, variables: &[(&str, String)]) -> Host {
 /// `spin up` would leave its `spin trigger http` child serving on.
 fn serve_in_spin(binary: &Path, dir: &Path, variables: &[(&str, String)]) -> Host {
     let spin_stderr = dir.join("spin.stderr");
-    let mut command = Command::new("sh");
+    let mut command = Supervised::command(binary);
     command
-        .arg("-c")
-        .arg(r#""$@" & spin=$!; exec >/dev/null; read -r _; kill -TERM "$spin" 2>/dev/null; wait "$spin""#)
-        .arg("sh")
-        .arg(binary)
         .arg("up")
         .arg("--from")
         .arg(repo_root().join("spin.toml"))
@@ -229,15 +224,11 @@ fn serve_in_spin(binary: &Path, dir: &Path, variables: &[(&str, String)]) -> Hos
             command.env_remove(name.as_ref());
         }
     }
-    let mut child = command
-        .stdin(Stdio::piped())
+    command
         .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&spin_stderr).unwrap())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{} does not start: {e}", binary.display()));
-    let stdin = child.stdin.take();
-    let stdout = child.stdout.take().unwrap();
-    let process = SpinProcess { child, stdin };
+        .stderr(std::fs::File::create(&spin_stderr).unwrap());
+    let mut process = Supervised::start(command);
+    let stdout = process.take_stdout().unwrap();
 
     // `Serving http://127.0.0.1:PORT` once the listener is bound; the rest of Spin's
     // stdout (its routes) is read and dropped so that it never blocks on a full pipe.
@@ -272,26 +263,5 @@ fn serve_in_spin(binary: &Path, dir: &Path, variables: &[(&str, String)]) -> Hos
         addr,
         log: dir.join("logs").join(format!("{COMPONENT}_stderr.txt")),
         _serving: Serving::Spin(process),
-    }
-}
-
-struct SpinProcess {
-    /// `sh`, which stops Spin when `stdin` closes.
-    child: Child,
-    stdin: Option<ChildStdin>,
-}
-
-impl Drop for SpinProcess {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let deadline = Instant::now() + SHUTDOWN;
-        while Instant::now() < deadline {
-            if !matches!(self.child.try_wait(), Ok(None)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

@@ -5,9 +5,10 @@
 //! stdin and stops the server (SIGTERM, its own clean shutdown) when the pipe closes: when
 //! the [`Supervised`] is dropped, or when this process exits, crashes or is killed.
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long a server may take to stop once told to, before it is killed.
@@ -20,16 +21,24 @@ pub struct Supervised {
 }
 
 impl Supervised {
-    /// Starts `program` with `args`, its output in `log`.
-    pub fn spawn(program: &str, args: &[&str], log: &Path) -> Self {
+    /// `program` under the watchdog `sh`: add the program's arguments, output, working
+    /// directory and environment to it, then [`Supervised::start`] it.
+    pub fn command(program: impl AsRef<OsStr>) -> Command {
         let mut command = Command::new("sh");
         command
             .arg("-c")
             .arg(r#""$@" & server=$!; exec >/dev/null; read -r _; kill -TERM "$server" 2>/dev/null; wait "$server""#)
             .arg("sh")
-            .arg(program)
-            .args(args);
-        Self::start(command, Some(log))
+            .arg(program);
+        command
+    }
+
+    /// Starts `program` with `args`, its output in `log`.
+    pub fn spawn(program: &str, args: &[&str], log: &Path) -> Self {
+        let output = || Stdio::from(File::options().create(true).append(true).open(log).unwrap());
+        let mut command = Self::command(program);
+        command.args(args).stdout(output()).stderr(output());
+        Self::start(command)
     }
 
     /// Removes `dir` once this process has ended (and the servers in it have been told to
@@ -40,23 +49,26 @@ impl Supervised {
             .arg("-c")
             .arg(r#"read -r _; sleep 3; rm -rf "$1""#)
             .arg("sh")
-            .arg(dir);
-        Self::start(command, None)
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        Self::start(command)
     }
 
-    fn start(mut command: Command, log: Option<&Path>) -> Self {
-        let output = || match log {
-            Some(log) => Stdio::from(File::options().create(true).append(true).open(log).unwrap()),
-            None => Stdio::null(),
-        };
+    /// Spawns `command` (one of [`Supervised::command`]'s, or a watchdog of its own that
+    /// waits on its stdin) with this process holding its stdin.
+    pub fn start(mut command: Command) -> Self {
         let mut child = command
             .stdin(Stdio::piped())
-            .stdout(output())
-            .stderr(output())
             .spawn()
             .unwrap_or_else(|e| panic!("{command:?} does not start: {e}"));
         let stdin = child.stdin.take();
         Self { child, stdin }
+    }
+
+    /// The watchdog's stdout, when the command was given a piped one.
+    pub fn take_stdout(&mut self) -> Option<ChildStdout> {
+        self.child.stdout.take()
     }
 }
 
