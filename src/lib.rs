@@ -15,9 +15,11 @@ pub mod http;
 pub mod job;
 pub mod json;
 pub mod lookup;
+pub mod mysql_leases;
 pub mod numbering;
 pub mod platform;
 pub mod readiness;
+pub mod redis;
 pub mod service;
 
 use wasi::exports::http::incoming_handler::Guest;

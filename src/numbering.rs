@@ -6,18 +6,16 @@
 //! (token → application id, application id + chat number → chat id), so a warm request
 //! is one connection and one EVALSHA, and MySQL is read only on a miss.
 
-use std::cell::RefCell;
-use std::rc::Rc;
 use std::time::Duration;
 
-use spin_sdk::redis::{Connection, Error as RedisError, RedisParameter, RedisResult};
+use spin_sdk::redis::{RedisParameter, RedisResult};
 
-use crate::config::without_password;
 use crate::domain::{ChatNumber, IdempotencyKey, Token};
 use crate::error::{ApiError, Backend};
 use crate::job::JobTemplate;
 use crate::json;
 use crate::platform;
+use crate::redis::Redis;
 
 const SCRIPT: &str = include_str!("numbering.lua");
 /// Computed from `numbering.lua` by `build.rs`.
@@ -33,30 +31,6 @@ pub const NEW_CHAT_SECONDS: i64 = 600;
 /// repeated unknown token costs no MySQL, and an application Rails creates is found at
 /// most this long after a request with its token was turned away.
 const UNKNOWN_SECONDS: i64 = 5;
-
-/// The service's MySQL connections across all instances and nodes, as leases in one
-/// Redis sorted set (member: a random lease id, score: its expiry in Redis's clock). A
-/// lease is given up when its lookup ends; one whose holder died expires after
-/// [`LEASE_MILLISECONDS`], longer than any lookup (a held message waits about a second).
-const LEASE_SCRIPT: &str = "\
-local now = redis.call('TIME')
-local ms = now[1] * 1000 + math.floor(now[2] / 1000)
-redis.call('ZREMRANGEBYSCORE', 'chat_service:v1:mysql:leases', '-inf', ms)
-if redis.call('ZCARD', 'chat_service:v1:mysql:leases') >= tonumber(ARGV[2]) then return 0 end
-redis.call('ZADD', 'chat_service:v1:mysql:leases', ms + tonumber(ARGV[3]), ARGV[1])
-return 1";
-const LEASE_MILLISECONDS: i64 = 10_000;
-
-/// How often `/ready` checks MySQL across all instances (see
-/// [`Numbering::claim_mysql_check`]), and how long the last outcome is kept for those
-/// that do not: long enough to outlive a check that takes a while.
-const MYSQL_CHECK_MILLISECONDS: i64 = 2_000;
-const MYSQL_OUTCOME_MILLISECONDS: i64 = 10_000;
-
-/// One of the service's MySQL connections, held from [`Numbering::lease_mysql`] to
-/// [`Numbering::end_lease`].
-#[derive(Debug)]
-pub struct MysqlLease(String);
 
 /// How long a request waits in all for another one's lookup (the fill lock's holder), a
 /// little past the lock's own expiry (2 s, numbering.lua) in case its holder died; then
@@ -183,49 +157,14 @@ impl Reply {
     }
 }
 
-/// One Redis connection, opened for this request (Spin keeps none between requests).
-pub struct Numbering {
-    redis: Rc<Connection>,
+/// The numbering script's side of the request's Redis connection.
+pub struct Numbering<'a> {
+    redis: &'a Redis,
 }
 
-thread_local! {
-    /// Connections told to `QUIT`, kept until the reply has gone out ([`close_after_reply`]).
-    static QUITTED: RefCell<Vec<Rc<Connection>>> = const { RefCell::new(Vec::new()) };
-}
-
-/// The last command on every connection is `QUIT`, so that Redis closes it first: the
-/// side that closes a TCP connection first keeps it in TIME_WAIT for a minute, and on
-/// Spin's side each one holds an ephemeral port towards the one Redis address, which
-/// capped a node at about 470 requests/s (docs/operations.md). On Redis's side TIME_WAIT
-/// sits on its listening port and holds none. Best effort: a connection that already
-/// failed closes as it may.
-impl Drop for Numbering {
-    fn drop(&mut self) {
-        let _ = self.redis.execute("QUIT", &[]);
-        QUITTED.with(|quitted| quitted.borrow_mut().push(Rc::clone(&self.redis)));
-    }
-}
-
-/// Lets go of the connections this request told to `QUIT`, once the reply is out, and
-/// only after Redis has closed each: its close follows the `QUIT` reply by tens of
-/// microseconds, and Spin's side, let go sooner, would close first after all (a third of
-/// the time, measured under Spin 4.0.2; bench/README.md). A command sent after `QUIT`
-/// fails once Redis's close arrives (its end of the stream, or a reset for the unread
-/// command), so waiting for that failure is waiting for the close.
-pub fn close_after_reply() {
-    let quitted = QUITTED.with(|quitted| std::mem::take(&mut *quitted.borrow_mut()));
-    for connection in quitted {
-        let _ = connection.execute("PING", &[]);
-    }
-}
-
-impl Numbering {
-    pub fn open(redis_url: &str) -> Result<Self, ApiError> {
-        let redis =
-            Connection::open(redis_url).map_err(|error| redis_unreachable(error, redis_url))?;
-        Ok(Self {
-            redis: Rc::new(redis),
-        })
+impl<'a> Numbering<'a> {
+    pub fn new(redis: &'a Redis) -> Self {
+        Self { redis }
     }
 
     /// Runs the script once. Nothing is taken unless the reply is [`Reply::Issued`].
@@ -271,7 +210,7 @@ impl Numbering {
             RedisParameter::Int64(rate_limit_per_second.into()),
             RedisParameter::Int64(NEW_CHAT_SECONDS),
         ];
-        let values = self.eval(&mut args)?;
+        let values = self.redis.run_script(SCRIPT, &mut args)?;
         Reply::decode(&values).ok_or_else(|| {
             ApiError::unavailable(Backend::Redis, "unexpected reply from the numbering script")
         })
@@ -289,17 +228,8 @@ impl Numbering {
         // the component imports is wired up again for every request's instance.
         let found = self
             .redis
-            .execute("EXISTS", &[RedisParameter::Binary(key.into_bytes())])
-            .map_err(redis_unavailable)?;
+            .execute("EXISTS", &[RedisParameter::Binary(key.into_bytes())])?;
         Ok(matches!(found.first(), Some(RedisResult::Int64(1))))
-    }
-
-    /// A round trip to Redis, for the readiness check.
-    pub fn ping(&self) -> Result<(), ApiError> {
-        self.redis
-            .execute("PING", &[])
-            .map(drop)
-            .map_err(redis_unavailable)
     }
 
     /// Waits while another request holds the fill lock of `subject`'s lookup: `Ok` once it
@@ -315,8 +245,7 @@ impl Numbering {
             waited += pause;
             let held = self
                 .redis
-                .execute("EXISTS", std::slice::from_ref(&key))
-                .map_err(redis_unavailable)?;
+                .execute("EXISTS", std::slice::from_ref(&key))?;
             if !matches!(held.first(), Some(RedisResult::Int64(1))) {
                 return Ok(());
             }
@@ -326,38 +255,6 @@ impl Numbering {
             Backend::Redis,
             "another request's lookup of this application or chat did not finish",
         ))
-    }
-
-    /// Takes one of `limit` MySQL connections shared by every instance; `None` when all
-    /// are in use, and the request should be turned away at once rather than wait.
-    pub fn lease_mysql(&self, limit: u32) -> Result<Option<MysqlLease>, ApiError> {
-        let mut id = String::with_capacity(32);
-        json::push_hex(&mut id, &platform::random_bytes::<16>());
-        let taken = self
-            .redis
-            .execute(
-                "EVAL",
-                &[
-                    RedisParameter::Binary(LEASE_SCRIPT.as_bytes().to_vec()),
-                    RedisParameter::Int64(0),
-                    RedisParameter::Binary(id.clone().into_bytes()),
-                    RedisParameter::Int64(limit.into()),
-                    RedisParameter::Int64(LEASE_MILLISECONDS),
-                ],
-            )
-            .map_err(redis_unavailable)?;
-        Ok(matches!(taken.first(), Some(RedisResult::Int64(1))).then_some(MysqlLease(id)))
-    }
-
-    /// Gives a MySQL lease back. Best effort: a lease not given back expires by itself.
-    pub fn end_lease(&self, lease: MysqlLease) {
-        let _ = self.redis.execute(
-            "ZREM",
-            &[
-                RedisParameter::Binary(b"chat_service:v1:mysql:leases".to_vec()),
-                RedisParameter::Binary(lease.0.into_bytes()),
-            ],
-        );
     }
 
     /// Remembers for [`UNKNOWN_SECONDS`] that MySQL has no application with `token`.
@@ -375,64 +272,6 @@ impl Numbering {
         );
     }
 
-    /// Whether this `/ready` is the one to check MySQL now: one per
-    /// [`MYSQL_CHECK_MILLISECONDS`] across all instances is. `/ready` is public and polled
-    /// by every load balancer, so however often it is called, MySQL is opened for it
-    /// about that often. `key` names the database checked, so instances configured for
-    /// different databases never share a check.
-    pub fn claim_mysql_check(&self, key: &str) -> bool {
-        let claim = format!("{key}:claim");
-        let claimed = self.redis.execute(
-            "SET",
-            &[
-                RedisParameter::Binary(claim.into_bytes()),
-                RedisParameter::Binary(b"1".to_vec()),
-                RedisParameter::Binary(b"NX".to_vec()),
-                RedisParameter::Binary(b"PX".to_vec()),
-                RedisParameter::Int64(MYSQL_CHECK_MILLISECONDS),
-            ],
-        );
-        // Claimed, or Redis could not say: check rather than answer from nothing.
-        !matches!(claimed.as_deref(), Ok([RedisResult::Nil] | []))
-    }
-
-    /// The outcome of the last MySQL check any instance made ([`Self::claim_mysql_check`]).
-    pub fn shared_mysql_check(&self, key: &str) -> Option<Result<(), ApiError>> {
-        let stored = self
-            .redis
-            .execute("GET", &[RedisParameter::Binary(key.as_bytes().to_vec())])
-            .ok()?;
-        match stored.first()? {
-            RedisResult::Binary(text) if text.as_slice() == b"ok" => Some(Ok(())),
-            RedisResult::Binary(text) => Some(Err(ApiError::unavailable(
-                Backend::Mysql,
-                String::from_utf8_lossy(text),
-            ))),
-            _ => None,
-        }
-    }
-
-    /// Shares this instance's MySQL check with the others (see [`Self::shared_mysql_check`]).
-    pub fn share_mysql_check(&self, key: &str, outcome: &Result<(), ApiError>) {
-        let text = match outcome {
-            Ok(()) => "ok".to_owned(),
-            // The detail without its "mysql: " prefix, which the reader adds back.
-            Err(error) => error
-                .log_detail()
-                .map(|d| d.trim_start_matches("mysql: ").to_owned())
-                .unwrap_or_default(),
-        };
-        let _ = self.redis.execute(
-            "SET",
-            &[
-                RedisParameter::Binary(key.as_bytes().to_vec()),
-                RedisParameter::Binary(text.into_bytes()),
-                RedisParameter::Binary(b"PX".to_vec()),
-                RedisParameter::Int64(MYSQL_OUTCOME_MILLISECONDS),
-            ],
-        );
-    }
-
     /// Gives up the fill lock after a lookup that found nothing to cache (not found, or
     /// MySQL failing), so waiting requests look it up themselves at once.
     pub fn release(&self, subject: Subject<'_>) {
@@ -440,32 +279,6 @@ impl Numbering {
         let key = RedisParameter::Binary(subject.fill_key().into_bytes());
         let _ = self.redis.execute("DEL", &[key]);
     }
-
-    /// EVALSHA, falling back to EVAL (which also loads the script) when this Redis has
-    /// not seen it yet: after a restart or `SCRIPT FLUSH`. NOSCRIPT means nothing ran, so
-    /// the second call cannot repeat any effect. `args[0]` is the script's SHA-1.
-    fn eval(&self, args: &mut [RedisParameter]) -> Result<Vec<RedisResult>, ApiError> {
-        match self.redis.execute("EVALSHA", args) {
-            Err(error) if is_noscript(&error) => {
-                args[0] = RedisParameter::Binary(SCRIPT.as_bytes().to_vec());
-                self.redis.execute("EVAL", args).map_err(redis_unavailable)
-            }
-            result => result.map_err(redis_unavailable),
-        }
-    }
-}
-
-fn is_noscript(error: &RedisError) -> bool {
-    matches!(error, RedisError::Other(text) if text.to_ascii_lowercase().contains("noscript"))
-}
-
-fn redis_unavailable(error: RedisError) -> ApiError {
-    ApiError::unavailable(Backend::Redis, format!("{error:?}"))
-}
-
-/// A failed `open`, whose text may quote the URL it was given.
-fn redis_unreachable(error: RedisError, url: &str) -> ApiError {
-    ApiError::unavailable(Backend::Redis, without_password(&format!("{error:?}"), url))
 }
 
 #[cfg(test)]
@@ -511,18 +324,5 @@ mod tests {
         for (values, expected) in cases {
             assert_eq!(Reply::decode(&values), expected, "{values:?}");
         }
-    }
-
-    #[test]
-    fn noscript_is_recognised_in_any_spelling() {
-        for text in [
-            "NOSCRIPT No matching script",
-            "NoScriptError: No matching script",
-        ] {
-            assert!(is_noscript(&RedisError::Other(text.to_owned())));
-        }
-        assert!(!is_noscript(&RedisError::Other(
-            "ERR wrong number".to_owned()
-        )));
     }
 }

@@ -13,8 +13,10 @@ use crate::domain::{ChatNumber, IdempotencyKey, MessageBody, Token};
 use crate::error::{ApiError, Backend, Numbered};
 use crate::job::{JobKind, JobTemplate, Stamp};
 use crate::lookup::{ChatLookup, Lookup};
+use crate::mysql_leases::MysqlLease;
 use crate::numbering::{Known, Lifetimes, Numbering, Reply, Subject};
 use crate::platform;
+use crate::redis::Redis;
 
 /// Lookups needed at most: a cold cache and a missing counter are settled by one MySQL
 /// read, which supplies ids and seed together; the extra rounds cover a counter that
@@ -101,7 +103,7 @@ pub fn create_message(
 /// contract's 404 at once.
 fn chat_or_its_row(
     lookup: &mut Lookup<'_>,
-    numbering: &Numbering,
+    numbering: &Numbering<'_>,
     token: &Token,
     chat: ChatNumber,
 ) -> Result<Known, ApiError> {
@@ -153,12 +155,13 @@ pub struct Issued {
 /// every failure, and a token MySQL does not know is remembered for a few seconds.
 fn look_up(
     config: &Config,
-    numbering: &Numbering,
+    redis: &Redis,
+    numbering: &Numbering<'_>,
     lookup: &mut Lookup<'_>,
     subject: Subject<'_>,
     resolve: impl FnOnce(&mut Lookup<'_>) -> Result<Known, ApiError>,
 ) -> Result<Known, ApiError> {
-    let Some(lease) = numbering.lease_mysql(config.mysql_max_connections()?)? else {
+    let Some(lease) = MysqlLease::take(redis, config.mysql_max_connections()?)? else {
         numbering.release(subject);
         return Err(ApiError::unavailable(
             Backend::Mysql,
@@ -168,7 +171,7 @@ fn look_up(
     let resolved = resolve(lookup);
     // The connection goes with the lease: a later round opens its own.
     lookup.close();
-    numbering.end_lease(lease);
+    lease.end(redis);
     resolved.inspect_err(|error| {
         if *error == ApiError::ApplicationNotFound {
             numbering.remember_unknown(subject.token());
@@ -182,7 +185,7 @@ fn look_up(
 fn issue(
     config: &Config,
     request: Request<'_>,
-    mut resolve: impl FnMut(&mut Lookup<'_>, &Numbering, Reply) -> Result<Known, ApiError>,
+    mut resolve: impl FnMut(&mut Lookup<'_>, &Numbering<'_>, Reply) -> Result<Known, ApiError>,
 ) -> Result<Issued, ApiError> {
     let Request {
         subject,
@@ -190,7 +193,8 @@ fn issue(
         idempotency,
         numbered,
     } = request;
-    let numbering = Numbering::open(&config.redis_url)?;
+    let redis = Redis::open(&config.redis_url)?;
+    let numbering = Numbering::new(&redis);
     let mut lookup = Lookup::lazy(config);
     let mut known = Known::default();
     // Each lifetime is a variable read only when this call writes what it governs, so a
@@ -242,7 +246,7 @@ fn issue(
             Reply::UnknownApplication => return Err(ApiError::ApplicationNotFound),
             need => {
                 lookups += 1;
-                known = look_up(config, &numbering, &mut lookup, subject, |lookup| {
+                known = look_up(config, &redis, &numbering, &mut lookup, subject, |lookup| {
                     resolve(lookup, &numbering, need)
                 })?;
             }

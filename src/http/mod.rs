@@ -90,7 +90,7 @@ pub fn serve(request: IncomingRequest, response_out: ResponseOutparam) {
         request_id: &request_id,
         detail,
     });
-    crate::numbering::close_after_reply();
+    crate::redis::close_after_reply();
 }
 
 /// The headers a POST endpoint reads besides the common ones.
