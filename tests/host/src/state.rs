@@ -122,4 +122,16 @@ pub(crate) mod test_support {
             "{what} is not listening on 127.0.0.1:{port}: start it (scripts/start-backends)"
         );
     }
+
+    /// Issue 15, item 8: a live-service test whose backend is down fails and says what
+    /// to start; it used to return early and pass unrun.
+    #[test]
+    #[should_panic(expected = "Redis is not listening on 127.0.0.1:")]
+    fn a_live_test_without_its_backend_fails_and_names_what_to_start() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .unwrap()
+            .port(); // free again once the listener is dropped
+        require_service(port, "Redis");
+    }
 }

@@ -11,14 +11,28 @@ use std::path::{Path, PathBuf};
 use spin_test_host::{HostOptions, component_imports, start};
 
 fn built_component() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../target/wasm32-wasip1/release/chat_service.wasm");
+    required_build(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../target/wasm32-wasip1/release/chat_service.wasm"),
+    )
+}
+
+/// The component's build, which a test serving it cannot do without: a failure that
+/// says how to make it, never a test that passes unrun.
+fn required_build(p: PathBuf) -> PathBuf {
     assert!(
         p.is_file(),
         "{} is missing: build the component first (cargo build --target wasm32-wasip1 --release)",
         p.display()
     );
     p
+}
+
+/// Issue 15, item 8: these tests used to pass when the build was missing.
+#[test]
+#[should_panic(expected = "is missing: build the component first")]
+fn a_test_without_the_components_build_fails_and_says_how_to_make_it() {
+    required_build(scratch_dir("no-build").join("chat_service.wasm"));
 }
 
 fn scratch_dir(name: &str) -> PathBuf {
