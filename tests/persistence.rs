@@ -1,15 +1,19 @@
 //! What the component queues, the real Rails worker persists: a Sidekiq process running
 //! `CreateChatJob` and `CreateMessageJob` (tests/rails/worker.rb, on Debian's sidekiq,
 //! activejob, activerecord and mysql2) turns every 201 into exactly one row.
+//!
+//! And what the Rails side makes of a message when search is down (docs/rails.md, "What
+//! a 201 cannot cover"): the Rails app's own job against the one docs/rails.md advises.
 
 mod support;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Barrier};
 use std::thread;
+use std::time::Duration;
 
 use support::worker::{Worker, wait_for_count};
-use support::{Response, Stack};
+use support::{Response, Stack, eventually};
 
 const CHATS: i64 = 300;
 const MESSAGE_CHATS: i64 = 4;
@@ -182,4 +186,76 @@ fn every_201_becomes_exactly_one_row() {
         (0, 0, 0),
         "no retries and no dead jobs"
     );
+}
+
+/// A job in Sidekiq's `retry` set that failed with `error_class`, once one is there.
+fn failed_with(stack: &Stack, error_class: &str) -> (String, serde_json::Value) {
+    eventually(
+        &format!("a job in the retry set failed with {error_class}"),
+        Duration::from_secs(60),
+        || {
+            let retrying: Vec<String> = stack.redis().cmd(&["ZRANGE", "retry", "0", "-1"]);
+            retrying.into_iter().find_map(|raw| {
+                let job: serde_json::Value = serde_json::from_str(&raw).unwrap();
+                (job["error_class"] == error_class).then_some((raw, job))
+            })
+        },
+    )
+}
+
+/// Sidekiq's retry of `raw` now, rather than after its backoff: from the retry set back
+/// onto the queue, as its poller does.
+fn retry_now(stack: &Stack, raw: &str) {
+    let mut redis = stack.redis();
+    let taken: i64 = redis.cmd(&["ZREM", "retry", raw]);
+    assert_eq!(taken, 1, "the job left the retry set before it was retried");
+    let _: i64 = redis.cmd(&["LPUSH", "queue:default", raw]);
+}
+
+fn count(stack: &Stack, sql: &str) -> i64 {
+    stack.sql(sql)[0][0].parse().unwrap()
+}
+
+/// docs/rails.md, "What a 201 cannot cover on the Rails side": with search down, the Rails
+/// app's own indexing (an after-commit callback) fails `CreateMessageJob` after the row is
+/// stored; the retry then fails on the stored row, and `messages_count` never counts it.
+#[test]
+fn with_search_down_the_apps_own_job_stores_the_message_and_never_counts_it() {
+    let stack = Stack::start("search_down_app", 7);
+    let _worker =
+        Worker::start_with_env(&stack, &[("SEARCH", "down"), ("RAILS_JOBS", "as_in_the_app")]);
+    let (application, token) = stack.new_application();
+    let chat = stack.insert_chat(application, 1);
+    assert_eq!(stack.host.create_message(&token, 1, "hello").status, 201);
+
+    let (raw, job) = failed_with(&stack, "SearchUnavailable");
+    assert_eq!(job["wrapped"], "CreateMessageJob");
+    assert_eq!(count(&stack, "SELECT COUNT(*) FROM messages"), 1, "the row is stored");
+    let counted = format!("SELECT messages_count FROM chats WHERE id = {chat}");
+    assert_eq!(count(&stack, &counted), 0);
+
+    retry_now(&stack, &raw);
+    let (_, job) = failed_with(&stack, "ActiveRecord::RecordInvalid");
+    assert_eq!(job["retry_count"], 1, "the retry failed on the row the first run stored");
+    assert_eq!(count(&stack, "SELECT COUNT(*) FROM messages"), 1);
+    assert_eq!(count(&stack, &counted), 0, "the message is never counted");
+}
+
+/// docs/rails.md's advice: indexing in a job of its own, so that search being down fails
+/// only that job, and the message is stored and counted.
+#[test]
+fn with_search_down_the_advised_indexing_job_fails_alone_and_the_message_is_counted() {
+    let stack = Stack::start("search_down_advised", 14);
+    let _worker = Worker::start_with_env(&stack, &[("SEARCH", "down")]);
+    let (application, token) = stack.new_application();
+    let chat = stack.insert_chat(application, 1);
+    assert_eq!(stack.host.create_message(&token, 1, "hello").status, 201);
+
+    let (_, job) = failed_with(&stack, "SearchUnavailable");
+    assert_eq!(job["wrapped"], "IndexMessageJob");
+    let counted = format!("SELECT messages_count FROM chats WHERE id = {chat}");
+    assert_eq!(count(&stack, &counted), 1, "the message is counted");
+    assert_eq!(count(&stack, "SELECT COUNT(*) FROM messages"), 1);
+    let retrying: Vec<String> = stack.redis().cmd(&["ZRANGE", "retry", "0", "-1"]);
+    assert_eq!(retrying.len(), 1, "only the indexing job failed: {retrying:?}");
 }

@@ -13,6 +13,8 @@ pub struct Worker {
     redis_url: String,
     database_url: String,
     log: PathBuf,
+    /// Settings of tests/rails/worker.rb beyond the URLs (its opening comment lists them).
+    env: Vec<(String, String)>,
 }
 
 impl Worker {
@@ -32,11 +34,30 @@ impl Worker {
     /// e.g. `?sslca=...&sslverify=true`), its output in `log`. It inherits this process's
     /// environment, `SSL_CERT_FILE` included.
     pub fn start_on(redis_url: &str, database_url: &str, log: PathBuf) -> Self {
+        Self::start_configured(redis_url, database_url, log, &[])
+    }
+
+    /// Like [`Worker::start`], with settings of worker.rb's own (`SEARCH=down`, ...).
+    pub fn start_with_env(stack: &Stack, env: &[(&str, &str)]) -> Self {
+        let log = Self::log_path(stack);
+        Self::start_configured(&stack.redis_url(), &stack.database_url(), log, env)
+    }
+
+    fn start_configured(
+        redis_url: &str,
+        database_url: &str,
+        log: PathBuf,
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut worker = Self {
             child: None,
             redis_url: redis_url.to_owned(),
             database_url: database_url.to_owned(),
             log: log.clone(),
+            env: env
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect(),
         };
         worker.spawn(File::create(&log).unwrap());
         worker
@@ -47,6 +68,7 @@ impl Worker {
             .current_dir(repo_root())
             .env("REDIS_URL", &self.redis_url)
             .env("DATABASE_URL", &self.database_url)
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .spawn()
