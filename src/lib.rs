@@ -13,12 +13,17 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod job;
-pub mod json;
 pub mod lookup;
 pub mod numbering;
 pub mod platform;
 pub mod readiness;
 pub mod service;
+pub mod text;
+
+/// The old name of [`text`], for `numbering.rs` and `readiness.rs` alone: they are being
+/// changed elsewhere at the time of the rename and switch to `crate::text` with their next
+/// edit, when this line goes.
+pub(crate) use text as json;
 
 use wasi::exports::http::incoming_handler::Guest;
 use wasi::http::types::{IncomingRequest, ResponseOutparam};

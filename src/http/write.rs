@@ -4,7 +4,7 @@
 use wasi::http::types::{Fields, OutgoingBody, OutgoingResponse, ResponseOutparam};
 
 use super::response::Reply;
-use crate::json;
+use crate::text;
 
 /// The largest body written before the response is handed to the host. The host buffers
 /// a body written that early in a small queue (one write of up to [`BLOCKING_WRITE_MAX`]
@@ -22,7 +22,7 @@ pub fn write(response_out: ResponseOutparam, reply: Reply) {
     // separate terminator write. (A 204 must not carry one: RFC 9110, 8.6.)
     if reply.status != 204 {
         let mut length = String::new();
-        json::push_u64(&mut length, reply.body.len() as u64);
+        text::push_u64(&mut length, reply.body.len() as u64);
         headers.push(("content-length".to_owned(), length.into_bytes()));
     }
     // Header names and values are constants or digits, so the host cannot refuse them.
