@@ -32,8 +32,9 @@ use wasi::http::types::{IncomingRequest, ResponseOutparam};
 ///
 /// Exported with the WASI 0.2 bindings rather than spin-sdk's `#[http_component]`, which
 /// runs every handler inside its async executor: a synchronous handler gains nothing from
-/// it and paid an extra import and about 7,000 instructions a request (test host,
-/// callgrind). The world is the same `wasi:http/incoming-handler@0.2.0` export.
+/// it and would pay for an extra import (`wasi:io/poll`) and the executor's work on every
+/// request (the figure: bench/README.md, "Figures behind comments in src/"). The world
+/// is the same `wasi:http/incoming-handler@0.2.0` export.
 struct Component;
 
 impl Guest for Component {

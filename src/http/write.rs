@@ -40,7 +40,7 @@ pub fn write(response_out: ResponseOutparam, reply: Reply) {
     // write. Handed over first, the headers can go out alone when the server is busy,
     // and Nagle then holds the body back until the client's delayed ACK: a 40 ms stall
     // on a connection that sends one request at a time (Spin, like the test host, does
-    // not set TCP_NODELAY).
+    // not set TCP_NODELAY; bench/README.md, "Read it", has the before and after).
     if reply.body.len() <= PREWRITTEN_BODY_MAX {
         send_body(body, &reply.body);
         ResponseOutparam::set(response_out, Ok(response));
