@@ -1,3 +1,6 @@
+//! The chat number in a message creation's path: a value MySQL's signed 32-bit
+//! `chats.number` can hold.
+
 use super::Rejected;
 
 /// A chat number from the URL: a positive value of MySQL's signed 32-bit `chats.number`.

@@ -1,3 +1,6 @@
+//! The `Idempotency-Key` header: the client's name for one request, so that a repeat of
+//! it gets the first answer.
+
 use super::Rejected;
 
 /// The longest `Idempotency-Key` accepted, in bytes.

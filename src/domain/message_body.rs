@@ -1,3 +1,6 @@
+//! A message's body as the Rails worker will store it: present in Rails' sense, and
+//! within a TEXT column.
+
 use super::Rejected;
 
 /// `messages.body` is a MySQL TEXT column: at most 65,535 bytes.

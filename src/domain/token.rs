@@ -1,3 +1,6 @@
+//! A chat application's token from the path, percent-decoded: any text a
+//! `chat_applications.token` row could hold.
+
 use super::Rejected;
 
 /// The longest token `chat_applications.token` (VARCHAR(255)) can hold, in characters.
