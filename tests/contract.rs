@@ -111,7 +111,7 @@ fn jobs_with_jid(jid: &str) -> usize {
 }
 
 #[test]
-fn health() {
+fn health_is_200_healthy_json_with_cors() {
     let response = client::request(STACK.host.addr, "GET", "/health", &[], None);
     assert_eq!(response.status, 200);
     assert_eq!(response.json(), json!({"status": "healthy"}));
@@ -182,7 +182,7 @@ fn message_creation_numbers_and_queues_a_complete_job() {
 /// The contract's error table, and the edges the issue adds. Each must take no number
 /// and queue nothing.
 #[test]
-fn bad_input_gets_its_error_and_changes_nothing() {
+fn bad_input_gets_its_contract_error_and_takes_nothing() {
     let (app_id, token) = STACK.new_application();
     let chat_id = STACK.insert_chat(app_id, 1);
     // Take one number of each so the counters exist and any change would show. The chat
@@ -356,7 +356,7 @@ fn deeply_nested_bodies_are_answered_not_trapped() {
 }
 
 #[test]
-fn a_body_over_the_cap_is_413_and_changes_nothing() {
+fn a_body_over_the_cap_is_413_and_takes_nothing() {
     let (app_id, token) = STACK.new_application();
     let chat_id = STACK.insert_chat(app_id, 1);
     let body = format!(
@@ -489,7 +489,7 @@ fn unreachable_redis_is_503_with_retry_after() {
 /// Spin lets a component open only the hosts in `allowed_outbound_hosts`; a URL that
 /// points elsewhere is refused before any connection, and the request changes nothing.
 #[test]
-fn an_outbound_host_not_allowed_is_refused() {
+fn an_outbound_host_not_allowed_is_503_and_takes_nothing() {
     let (app_id, token) = STACK.new_application();
     let host = STACK.another_host(&[("redis_host", "127.0.0.2:6379")]);
     let response = host.create_chat(&token);
@@ -822,7 +822,7 @@ fn cached_lookups_survive_a_mysql_outage() {
 /// The optional API key: off by default (every other test runs without one); when set,
 /// requests need `Authorization: Bearer <key>` and get 401 otherwise, taking nothing.
 #[test]
-fn a_configured_api_key_is_required() {
+fn a_configured_api_key_is_required_and_a_401_takes_nothing() {
     let (app_id, token) = STACK.new_application();
     let host = STACK.another_host(&[("api_key", "s3cret-key")]);
     let chats = format!("/api/v1/chat_applications/{token}/chats");
@@ -858,7 +858,7 @@ fn a_configured_api_key_is_required() {
 /// CORS origins: `*` by default (the Go service's), or a configured list, where a listed
 /// origin is echoed and any other gets no `Access-Control-Allow-Origin` at all.
 #[test]
-fn cors_allowed_origins_can_be_restricted() {
+fn configured_cors_origins_echo_a_listed_origin_and_admit_no_other() {
     let host = STACK.another_host(&[(
         "cors_allowed_origins",
         "https://app.example, https://admin.example",
@@ -951,7 +951,7 @@ fn every_response_carries_a_request_id() {
 /// `/ready` opens Redis and MySQL as a request would; `/health` touches neither. A
 /// failed check is 503 with Retry-After, names the backend, and leaks no URL or secret.
 #[test]
-fn readiness_checks_redis_and_mysql() {
+fn ready_is_200_when_both_backends_answer_and_503_naming_the_one_that_fails() {
     let response = client::request(STACK.host.addr, "GET", "/ready", &[], None);
     assert_eq!(response.status, 200);
     assert_eq!(
