@@ -2,11 +2,13 @@
 //!
 //! Each variant knows its HTTP status and the text of its `{"error": "..."}` body, so an
 //! error reads the same whichever route produced it. The texts of the contract's error
-//! table are fixed: Rails clients match on them.
+//! table are fixed: Rails clients match on them. An input a domain parser refused
+//! arrives as a [`Rejected`] and is given its status and text here, nowhere else.
 
 use std::fmt;
 
 use crate::config::without_credentials;
+use crate::domain::Rejected;
 
 /// Seconds a client should wait before retrying a 503, 409 (chat pending) or 429.
 pub const RETRY_AFTER_SECONDS: u32 = 1;
@@ -153,6 +155,22 @@ impl ApiError {
     }
 }
 
+/// The one place a rule the domain types enforce becomes the contract's answer: the
+/// edge maps a refused input with `?`, and every route answers it alike.
+impl From<Rejected> for ApiError {
+    fn from(rejected: Rejected) -> Self {
+        match rejected {
+            Rejected::UnstorableToken => Self::ApplicationNotFound,
+            Rejected::ChatNumberNotAnInteger => Self::InvalidChatNumber,
+            // A number no row can hold names a chat that cannot exist.
+            Rejected::ChatNumberOutOfRange => Self::ChatNotFound,
+            Rejected::BlankMessageBody => Self::BlankMessageBody,
+            Rejected::MessageBodyTooLong => Self::MessageBodyTooLong,
+            Rejected::InvalidIdempotencyKey => Self::InvalidIdempotencyKey,
+        }
+    }
+}
+
 /// Spin renders a MySQL connection failure with anyhow's `{:?}`, which ends in a
 /// backtrace of Spin's own frames (fifty lines of `<unknown>`) whenever `RUST_BACKTRACE`
 /// is set where Spin runs: noise in a log line, cut here. The text arrives either as it
@@ -207,6 +225,38 @@ mod tests {
         ];
         for (error, status, text) in rows {
             assert_eq!((error.status(), error.message()), (status, text));
+        }
+    }
+
+    #[test]
+    fn each_refused_input_gets_the_contracts_status_and_text() {
+        let rows = [
+            (Rejected::UnstorableToken, 404, "ChatApplication not found"),
+            (Rejected::ChatNumberNotAnInteger, 400, "Invalid chat number"),
+            (Rejected::ChatNumberOutOfRange, 404, "Chat not found"),
+            (
+                Rejected::BlankMessageBody,
+                422,
+                "Message body can't be blank",
+            ),
+            (
+                Rejected::MessageBodyTooLong,
+                422,
+                "Message body is too long (maximum is 65535 bytes)",
+            ),
+            (
+                Rejected::InvalidIdempotencyKey,
+                400,
+                "Invalid Idempotency-Key header (1 to 255 visible ASCII characters)",
+            ),
+        ];
+        for (rejected, status, text) in rows {
+            let error = ApiError::from(rejected);
+            assert_eq!(
+                (error.status(), error.message()),
+                (status, text),
+                "{rejected:?}"
+            );
         }
     }
 

@@ -13,8 +13,8 @@
 use std::time::Duration;
 
 use crate::domain::MessageBody;
-use crate::json;
 use crate::platform;
+use crate::text;
 
 /// The ActiveJob classes of the Rails app, and the arguments each takes after
 /// `(parent id, number)`.
@@ -79,7 +79,7 @@ pub const QUEUE: &str = "default";
 impl JobTemplate {
     /// The job Sidekiq's client would push for `perform_later` of this kind: the
     /// ActiveJob wrapper with the job data in `args`, field for field in the order
-    /// Sidekiq 7 and Rails 8.1 write them. Written by hand (see [`crate::json`]); the
+    /// Sidekiq 7 and Rails 8.1 write them. Written by hand (see [`crate::text`]); the
     /// tests compare it with the same structure serialized by serde.
     pub fn new(kind: JobKind<'_>, stamp: &Stamp) -> Self {
         let class = kind.class();
@@ -103,7 +103,7 @@ impl JobTemplate {
             JobKind::CreateMessage(body) => {
                 let mut tail = String::with_capacity(body.as_str().len() + 3);
                 tail.push(',');
-                json::push_string(&mut tail, body.as_str());
+                text::push_json_string(&mut tail, body.as_str());
                 tail
             }
         };
@@ -112,7 +112,7 @@ impl JobTemplate {
         tail.push_str(r#","executions":0,"exception_executions":{},"locale":"en","timezone":"UTC","enqueued_at":""#);
         push_iso8601_nanos(&mut tail, stamp.now);
         tail.push_str(r#"","scheduled_at":null}],"retry":true,"jid":""#);
-        json::push_hex(&mut tail, &stamp.jid);
+        text::push_hex(&mut tail, &stamp.jid);
         tail.push_str(r#"","created_at":"#);
         push_epoch_seconds(&mut tail, stamp.now);
         tail.push_str(r#","enqueued_at":"#);
@@ -148,7 +148,7 @@ fn push_uuid_v4(out: &mut String, random: &[u8; 16]) {
         if i > 0 {
             out.push('-');
         }
-        json::push_hex(out, group);
+        text::push_hex(out, group);
     }
 }
 
@@ -156,7 +156,7 @@ fn push_uuid_v4(out: &mut String, random: &[u8; 16]) {
 /// `Time.now.to_f`: always with a fraction (`1795796662.0` on a whole second), so Ruby
 /// reads a Float, never an Integer.
 fn push_epoch_seconds(out: &mut String, since_epoch: Duration) {
-    json::push_u64(out, since_epoch.as_secs());
+    text::push_u64(out, since_epoch.as_secs());
     out.push('.');
     let mut micros = since_epoch.subsec_micros();
     let mut width = 6;
@@ -164,7 +164,7 @@ fn push_epoch_seconds(out: &mut String, since_epoch: Duration) {
         micros /= 10;
         width -= 1;
     }
-    json::push_padded(out, u64::from(micros), width);
+    text::push_padded(out, u64::from(micros), width);
 }
 
 /// UTC time as ISO 8601 with nine fractional digits, e.g. `2026-11-27T16:24:22.346034123Z`,
@@ -175,7 +175,7 @@ fn push_iso8601_nanos(out: &mut String, since_epoch: Duration) {
     let rem = secs % 86_400;
     let (year, month, day) = civil_from_days(days);
     // A duration since the epoch cannot reach before 1970, so the year is never negative.
-    json::push_padded(out, year.unsigned_abs(), 4);
+    text::push_padded(out, year.unsigned_abs(), 4);
     for (separator, value, width) in [
         ('-', u64::from(month), 2),
         ('-', u64::from(day), 2),
@@ -185,7 +185,7 @@ fn push_iso8601_nanos(out: &mut String, since_epoch: Duration) {
         ('.', u64::from(since_epoch.subsec_nanos()), 9),
     ] {
         out.push(separator);
-        json::push_padded(out, value, width);
+        text::push_padded(out, value, width);
     }
     out.push('Z');
 }

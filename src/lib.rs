@@ -13,7 +13,6 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod job;
-pub mod json;
 pub mod lookup;
 pub mod mysql_leases;
 pub mod numbering;
@@ -21,6 +20,12 @@ pub mod platform;
 pub mod readiness;
 pub mod redis;
 pub mod service;
+pub mod text;
+
+/// The old name of [`text`], for `numbering.rs` and `readiness.rs` alone: they are being
+/// changed elsewhere at the time of the rename and switch to `crate::text` with their next
+/// edit, when this line goes.
+pub(crate) use text as json;
 
 use wasi::exports::http::incoming_handler::Guest;
 use wasi::http::types::{IncomingRequest, ResponseOutparam};
@@ -29,8 +34,9 @@ use wasi::http::types::{IncomingRequest, ResponseOutparam};
 ///
 /// Exported with the WASI 0.2 bindings rather than spin-sdk's `#[http_component]`, which
 /// runs every handler inside its async executor: a synchronous handler gains nothing from
-/// it and paid an extra import and about 7,000 instructions a request (test host,
-/// callgrind). The world is the same `wasi:http/incoming-handler@0.2.0` export.
+/// it and would pay for an extra import (`wasi:io/poll`) and the executor's work on every
+/// request (the figure: bench/README.md, "Figures behind comments in src/"). The world
+/// is the same `wasi:http/incoming-handler@0.2.0` export.
 struct Component;
 
 impl Guest for Component {

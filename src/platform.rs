@@ -4,8 +4,8 @@
 //!
 //! Rust's `std` reaches these through the preview1 adapter, which sets up its own state
 //! with extra host calls the first time it is used, and Spin gives every request a fresh
-//! instance, so every request would pay for that. Measured in the test host: the log line
-//! alone cost ~35 µs of host CPU through `std::io::stderr`, ~10 µs directly.
+//! instance, so every request would pay for that (the figures: bench/README.md, "Figures
+//! behind comments in src/").
 //!
 //! Off wasm (unit tests), the same functions use `std`.
 

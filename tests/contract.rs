@@ -10,6 +10,7 @@ use std::sync::LazyLock;
 
 use serde_json::{Value, json};
 use support::client::{self, Response};
+use support::taken::{Counter, Taken};
 use support::{Stack, serve};
 
 static STACK: LazyLock<Stack> = LazyLock::new(|| Stack::start("contract", 1));
@@ -39,16 +40,9 @@ fn assert_json_with_cors(response: &Response) {
     }
 }
 
-/// The queued jobs of `class` whose arguments start with `parent_id` (ids of chats and
-/// applications overlap, so the class is part of the filter).
+/// The queued jobs of `class` whose arguments start with `parent_id`.
 fn jobs_for(class: &str, parent_id: i64) -> Vec<Value> {
-    STACK
-        .redis()
-        .queue()
-        .iter()
-        .map(|job| serde_json::from_str::<Value>(job).expect("every queued job is JSON"))
-        .filter(|job| job["wrapped"] == class && job["args"][0]["arguments"][0] == json!(parent_id))
-        .collect()
+    STACK.redis().jobs_for(class, parent_id)
 }
 
 /// Every field of the contract's wire format.
@@ -117,7 +111,7 @@ fn jobs_with_jid(jid: &str) -> usize {
 }
 
 #[test]
-fn health() {
+fn health_is_200_healthy_json_with_cors() {
     let response = client::request(STACK.host.addr, "GET", "/health", &[], None);
     assert_eq!(response.status, 200);
     assert_eq!(response.json(), json!({"status": "healthy"}));
@@ -188,7 +182,7 @@ fn message_creation_numbers_and_queues_a_complete_job() {
 /// The contract's error table, and the edges the issue adds. Each must take no number
 /// and queue nothing.
 #[test]
-fn bad_input_gets_its_error_and_changes_nothing() {
+fn bad_input_gets_its_contract_error_and_takes_nothing() {
     let (app_id, token) = STACK.new_application();
     let chat_id = STACK.insert_chat(app_id, 1);
     // Take one number of each so the counters exist and any change would show. The chat
@@ -292,17 +286,18 @@ fn bad_input_gets_its_error_and_changes_nothing() {
         assert_json_with_cors(&response);
     }
 
+    // What the two requests above took, and nothing more.
     let mut redis = STACK.redis();
-    assert_eq!(
-        redis.get_int(&format!("chat_app:{app_id}:chat_counter")),
-        Some(2)
-    );
-    assert_eq!(
-        redis.get_int(&format!("chat:{chat_id}:message_counter")),
-        Some(1)
-    );
-    assert_eq!(jobs_for("CreateChatJob", app_id).len(), 1);
-    assert_eq!(jobs_for("CreateMessageJob", chat_id).len(), 1);
+    let first_chat = Taken {
+        last: Some(2),
+        queued: 1,
+    };
+    redis.assert_took_nothing(Counter::ChatsOf(app_id), first_chat);
+    let first_message = Taken {
+        last: Some(1),
+        queued: 1,
+    };
+    redis.assert_took_nothing(Counter::MessagesOf(chat_id), first_message);
 }
 
 /// The component runs on a 256 KiB stack (build.rs). Nested input is what a parser could
@@ -361,7 +356,7 @@ fn deeply_nested_bodies_are_answered_not_trapped() {
 }
 
 #[test]
-fn a_body_over_the_cap_is_413_and_changes_nothing() {
+fn a_body_over_the_cap_is_413_and_takes_nothing() {
     let (app_id, token) = STACK.new_application();
     let chat_id = STACK.insert_chat(app_id, 1);
     let body = format!(
@@ -376,13 +371,9 @@ fn a_body_over_the_cap_is_413_and_changes_nothing() {
         "Request body is too large (maximum is 1048576 bytes)"
     );
     assert_json_with_cors(&response);
-    assert_eq!(
-        STACK
-            .redis()
-            .get_int(&format!("chat:{chat_id}:message_counter")),
-        None
-    );
-    assert!(jobs_for("CreateMessageJob", chat_id).is_empty());
+    STACK
+        .redis()
+        .assert_took_nothing(Counter::MessagesOf(chat_id), Taken::NOTHING);
 }
 
 #[test]
@@ -463,8 +454,13 @@ fn a_full_counter_is_409_and_takes_nothing() {
         response.error(),
         "This application has reached the maximum number of chats"
     );
-    assert_eq!(STACK.redis().get_int(&key), Some(2_147_483_647));
-    assert_eq!(jobs_for("CreateChatJob", app_id).len(), 1);
+    let full = Taken {
+        last: Some(2_147_483_647),
+        queued: 1,
+    };
+    STACK
+        .redis()
+        .assert_took_nothing(Counter::ChatsOf(app_id), full);
 }
 
 /// A Redis that cannot be reached: 503 with Retry-After, and no internals in the body.
@@ -493,18 +489,14 @@ fn unreachable_redis_is_503_with_retry_after() {
 /// Spin lets a component open only the hosts in `allowed_outbound_hosts`; a URL that
 /// points elsewhere is refused before any connection, and the request changes nothing.
 #[test]
-fn an_outbound_host_not_allowed_is_refused() {
+fn an_outbound_host_not_allowed_is_503_and_takes_nothing() {
     let (app_id, token) = STACK.new_application();
     let host = STACK.another_host(&[("redis_host", "127.0.0.2:6379")]);
     let response = host.create_chat(&token);
     assert_eq!(response.status, 503);
-    assert_eq!(
-        STACK
-            .redis()
-            .get_int(&format!("chat_app:{app_id}:chat_counter")),
-        None
-    );
-    assert!(jobs_for("CreateChatJob", app_id).is_empty());
+    STACK
+        .redis()
+        .assert_took_nothing(Counter::ChatsOf(app_id), Taken::NOTHING);
 }
 
 /// `wit/` declares the world the component targets; the component must import exactly
@@ -661,13 +653,9 @@ fn unreachable_mysql_is_503_not_404() {
     assert_eq!(response.status, 503);
     assert_eq!(response.header("retry-after"), Some("1"));
     assert!(!String::from_utf8_lossy(&response.body).contains("hunter2"));
-    assert_eq!(
-        STACK
-            .redis()
-            .get_int(&format!("chat_app:{app_id}:chat_counter")),
-        None
-    );
-    assert!(jobs_for("CreateChatJob", app_id).is_empty());
+    STACK
+        .redis()
+        .assert_took_nothing(Counter::ChatsOf(app_id), Taken::NOTHING);
 }
 
 /// Fault 3 of the Go service: a chat created a moment ago has its number before the
@@ -733,6 +721,17 @@ fn a_repeat_with_the_same_idempotency_key_gets_the_first_answer() {
     let chats = format!("/api/v1/chat_applications/{token}/chats");
     let messages = format!("/api/v1/chat_applications/{token}/chats/1/messages");
     let hello = r#"{"message":{"body":"hello"}}"#;
+    // The first chat and the first message take a number each (the chat counter starts
+    // after the persisted chat 1); a repeat, a reused key and an invalid one take nothing.
+    let (chats_of, messages_of) = (Counter::ChatsOf(app_id), Counter::MessagesOf(chat_id));
+    let one_chat = Taken {
+        last: Some(2),
+        queued: 1,
+    };
+    let one_message = Taken {
+        last: Some(1),
+        queued: 1,
+    };
 
     let first = post(&chats, "chat-key-1", None);
     assert_eq!(first.status, 201);
@@ -744,23 +743,13 @@ fn a_repeat_with_the_same_idempotency_key_gets_the_first_answer() {
     );
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     assert_json_with_cors(&again);
-    assert_eq!(
-        jobs_for("CreateChatJob", app_id).len(),
-        1,
-        "nothing queued twice"
-    );
-    let counter = format!("chat_app:{app_id}:chat_counter");
-    assert_eq!(
-        STACK.redis().get_int(&counter),
-        Some(2),
-        "no number taken twice"
-    );
+    STACK.redis().assert_took_nothing(chats_of, one_chat);
 
     let first = post(&messages, "message-key-1", Some(hello));
     let again = post(&messages, "message-key-1", Some(hello));
     assert_eq!((first.status, again.status), (201, 201));
     assert_eq!(again.body, first.body);
-    assert_eq!(jobs_for("CreateMessageJob", chat_id).len(), 1);
+    STACK.redis().assert_took_nothing(messages_of, one_message);
 
     for (path, body) in [
         (&messages, Some(r#"{"message":{"body":"something else"}}"#)),
@@ -773,8 +762,9 @@ fn a_repeat_with_the_same_idempotency_key_gets_the_first_answer() {
             "Idempotency-Key was already used for a different request"
         );
     }
-    assert_eq!(jobs_for("CreateMessageJob", chat_id).len(), 1);
-    assert_eq!(STACK.redis().get_int(&counter), Some(2));
+    let mut redis = STACK.redis();
+    redis.assert_took_nothing(messages_of, one_message);
+    redis.assert_took_nothing(chats_of, one_chat);
 
     // Another application may use the same key for its own request.
     let (_, other) = STACK.new_application();
@@ -786,7 +776,7 @@ fn a_repeat_with_the_same_idempotency_key_gets_the_first_answer() {
 
     let invalid = post(&chats, "has space", None);
     assert_eq!(invalid.status, 400);
-    assert_eq!(STACK.redis().get_int(&counter), Some(2));
+    STACK.redis().assert_took_nothing(chats_of, one_chat);
 }
 
 /// With MySQL down, a request whose lookups are cached still succeeds; only a lookup that
@@ -832,7 +822,7 @@ fn cached_lookups_survive_a_mysql_outage() {
 /// The optional API key: off by default (every other test runs without one); when set,
 /// requests need `Authorization: Bearer <key>` and get 401 otherwise, taking nothing.
 #[test]
-fn a_configured_api_key_is_required() {
+fn a_configured_api_key_is_required_and_a_401_takes_nothing() {
     let (app_id, token) = STACK.new_application();
     let host = STACK.another_host(&[("api_key", "s3cret-key")]);
     let chats = format!("/api/v1/chat_applications/{token}/chats");
@@ -847,12 +837,9 @@ fn a_configured_api_key_is_required() {
         assert_eq!(response.header("www-authenticate"), Some("Bearer"));
         assert_json_with_cors(&response);
     }
-    assert_eq!(
-        STACK
-            .redis()
-            .get_int(&format!("chat_app:{app_id}:chat_counter")),
-        None
-    );
+    STACK
+        .redis()
+        .assert_took_nothing(Counter::ChatsOf(app_id), Taken::NOTHING);
 
     let headers = [("Authorization", "Bearer s3cret-key")];
     let response = client::request(host.addr, "POST", &chats, &headers, None);
@@ -871,7 +858,7 @@ fn a_configured_api_key_is_required() {
 /// CORS origins: `*` by default (the Go service's), or a configured list, where a listed
 /// origin is echoed and any other gets no `Access-Control-Allow-Origin` at all.
 #[test]
-fn cors_allowed_origins_can_be_restricted() {
+fn configured_cors_origins_echo_a_listed_origin_and_admit_no_other() {
     let host = STACK.another_host(&[(
         "cors_allowed_origins",
         "https://app.example, https://admin.example",
@@ -964,7 +951,7 @@ fn every_response_carries_a_request_id() {
 /// `/ready` opens Redis and MySQL as a request would; `/health` touches neither. A
 /// failed check is 503 with Retry-After, names the backend, and leaks no URL or secret.
 #[test]
-fn readiness_checks_redis_and_mysql() {
+fn ready_is_200_when_both_backends_answer_and_503_naming_the_one_that_fails() {
     let response = client::request(STACK.host.addr, "GET", "/ready", &[], None);
     assert_eq!(response.status, 200);
     assert_eq!(
@@ -1250,13 +1237,9 @@ fn a_header_value_spin_cannot_read_is_its_empty_500_and_takes_nothing() {
     assert_eq!(response.status, 500);
     assert!(response.body.is_empty(), "{response:?}");
     assert_eq!(response.header("content-type"), None);
-    assert_eq!(
-        STACK
-            .redis()
-            .get_int(&format!("chat_app:{app_id}:chat_counter")),
-        None
-    );
-    assert!(jobs_for("CreateChatJob", app_id).is_empty());
+    STACK
+        .redis()
+        .assert_took_nothing(Counter::ChatsOf(app_id), Taken::NOTHING);
     // The same key in UTF-8 reaches the service, which refuses it as it should.
     let utf8 = client::request(
         STACK.host.addr,

@@ -1,25 +1,28 @@
-use crate::error::ApiError;
+//! The chat number in a message creation's path: a value MySQL's signed 32-bit
+//! `chats.number` can hold.
+
+use super::Rejected;
 
 /// A chat number from the URL: a positive value of MySQL's signed 32-bit `chats.number`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChatNumber(i32);
 
 impl ChatNumber {
-    /// Text that is not a decimal integer is a malformed request (400 `Invalid chat
-    /// number`); an integer that no `chats.number` can hold (0, negative, or above
-    /// 2,147,483,647) names a chat that cannot exist (404 `Chat not found`).
-    pub fn parse(segment: &str) -> Result<Self, ApiError> {
+    /// Text that is not a decimal integer is [`Rejected::ChatNumberNotAnInteger`]; an
+    /// integer that no `chats.number` can hold (0, negative, or above 2,147,483,647) is
+    /// [`Rejected::ChatNumberOutOfRange`]: it names a chat that cannot exist.
+    pub fn parse(segment: &str) -> Result<Self, Rejected> {
         let digits = segment
             .strip_prefix(['-', '+'])
             .unwrap_or(segment)
             .as_bytes();
         if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-            return Err(ApiError::InvalidChatNumber);
+            return Err(Rejected::ChatNumberNotAnInteger);
         }
         match segment.parse::<i64>() {
             Ok(n) if (1..=i64::from(i32::MAX)).contains(&n) => Ok(Self(n as i32)),
             // Well-formed but out of range, including integers too long for an i64.
-            _ => Err(ApiError::ChatNotFound),
+            _ => Err(Rejected::ChatNumberOutOfRange),
         }
     }
 
@@ -41,20 +44,24 @@ mod tests {
     }
 
     #[test]
-    fn integers_no_row_can_hold_are_not_found() {
+    fn integers_no_row_can_hold_are_out_of_range() {
         for n in ["0", "-0", "-1", "2147483648", "99999999999999999999999"] {
-            assert_eq!(ChatNumber::parse(n), Err(ApiError::ChatNotFound), "{n}");
+            assert_eq!(
+                ChatNumber::parse(n),
+                Err(Rejected::ChatNumberOutOfRange),
+                "{n}"
+            );
         }
     }
 
     #[test]
-    fn anything_else_is_invalid() {
+    fn anything_else_is_not_an_integer() {
         for n in [
             "", "-", "+", "abc", "1a", "1.0", "1e3", " 1", "0x10", "--1", "١",
         ] {
             assert_eq!(
                 ChatNumber::parse(n),
-                Err(ApiError::InvalidChatNumber),
+                Err(Rejected::ChatNumberNotAnInteger),
                 "{n:?}"
             );
         }

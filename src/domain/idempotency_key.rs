@@ -1,4 +1,7 @@
-use crate::error::ApiError;
+//! The `Idempotency-Key` header: the client's name for one request, so that a repeat of
+//! it gets the first answer.
+
+use super::Rejected;
 
 /// The longest `Idempotency-Key` accepted, in bytes.
 const MAX_BYTES: usize = 255;
@@ -13,7 +16,7 @@ pub struct IdempotencyKey(String);
 
 impl IdempotencyKey {
     /// `None` when the header is absent; an error when it is present but unusable.
-    pub fn parse(header: Option<&[u8]>) -> Result<Option<Self>, ApiError> {
+    pub fn parse(header: Option<&[u8]>) -> Result<Option<Self>, Rejected> {
         let Some(bytes) = header else {
             return Ok(None);
         };
@@ -21,7 +24,7 @@ impl IdempotencyKey {
             && bytes.len() <= MAX_BYTES
             && bytes.iter().all(|b| b.is_ascii_graphic());
         if !valid {
-            return Err(ApiError::InvalidIdempotencyKey);
+            return Err(Rejected::InvalidIdempotencyKey);
         }
         // Visible ASCII is UTF-8.
         Ok(Some(Self(String::from_utf8_lossy(bytes).into_owned())))
@@ -52,13 +55,13 @@ mod tests {
         for bad in [&b""[..], b"has space", b"tab\t", b"\xc3\xa9", b"nul\0"] {
             assert_eq!(
                 IdempotencyKey::parse(Some(bad)),
-                Err(ApiError::InvalidIdempotencyKey)
+                Err(Rejected::InvalidIdempotencyKey)
             );
         }
         let long = "k".repeat(256);
         assert_eq!(
             IdempotencyKey::parse(Some(long.as_bytes())),
-            Err(ApiError::InvalidIdempotencyKey)
+            Err(Rejected::InvalidIdempotencyKey)
         );
     }
 }

@@ -1,4 +1,7 @@
-use crate::error::ApiError;
+//! A message's body as the Rails worker will store it: present in Rails' sense, and
+//! within a TEXT column.
+
+use super::Rejected;
 
 /// `messages.body` is a MySQL TEXT column: at most 65,535 bytes.
 pub const MAX_BYTES: usize = 65_535;
@@ -15,12 +18,12 @@ pub const MAX_BYTES: usize = 65_535;
 pub struct MessageBody(String);
 
 impl MessageBody {
-    pub fn parse(body: String) -> Result<Self, ApiError> {
+    pub fn parse(body: String) -> Result<Self, Rejected> {
         if body.chars().all(char::is_whitespace) {
-            return Err(ApiError::BlankMessageBody);
+            return Err(Rejected::BlankMessageBody);
         }
         if body.len() > MAX_BYTES {
-            return Err(ApiError::MessageBodyTooLong);
+            return Err(Rejected::MessageBodyTooLong);
         }
         Ok(Self(body))
     }
@@ -47,7 +50,7 @@ mod tests {
         ] {
             assert_eq!(
                 MessageBody::parse(blank.to_owned()),
-                Err(ApiError::BlankMessageBody),
+                Err(Rejected::BlankMessageBody),
                 "{blank:?}"
             );
         }
@@ -65,13 +68,13 @@ mod tests {
         assert!(MessageBody::parse("a".repeat(MAX_BYTES)).is_ok());
         assert_eq!(
             MessageBody::parse("a".repeat(MAX_BYTES + 1)),
-            Err(ApiError::MessageBodyTooLong)
+            Err(Rejected::MessageBodyTooLong)
         );
         // 21,845 three-byte characters fit exactly; one more does not.
         assert!(MessageBody::parse("€".repeat(21_845)).is_ok());
         assert_eq!(
             MessageBody::parse("€".repeat(21_846)),
-            Err(ApiError::MessageBodyTooLong)
+            Err(Rejected::MessageBodyTooLong)
         );
     }
 

@@ -1,4 +1,7 @@
-use crate::error::ApiError;
+//! A chat application's token from the path, percent-decoded: any text a
+//! `chat_applications.token` row could hold.
+
+use super::Rejected;
 
 /// The longest token `chat_applications.token` (VARCHAR(255)) can hold, in characters.
 const MAX_CHARS: usize = 255;
@@ -8,17 +11,18 @@ const MAX_CHARS: usize = 255;
 /// Rails makes tokens of 32 lowercase hex characters, but the contract says to treat any
 /// existing token as valid, so this only rejects what no row can hold: more than 255
 /// characters, control characters, or bytes that are not UTF-8. Such a token cannot
-/// exist, so it is answered `ChatApplication not found` without touching Redis or MySQL.
+/// exist, so it is refused ([`Rejected::UnstorableToken`], the contract's unknown token)
+/// without touching Redis or MySQL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token(String);
 
 impl Token {
     /// Parses the raw (still percent-encoded) path segment.
-    pub fn parse(segment: &str) -> Result<Self, ApiError> {
-        let decoded = percent_decode(segment).ok_or(ApiError::ApplicationNotFound)?;
+    pub fn parse(segment: &str) -> Result<Self, Rejected> {
+        let decoded = percent_decode(segment).ok_or(Rejected::UnstorableToken)?;
         let chars = decoded.chars().count();
         if chars == 0 || chars > MAX_CHARS || decoded.chars().any(char::is_control) {
-            return Err(ApiError::ApplicationNotFound);
+            return Err(Rejected::UnstorableToken);
         }
         Ok(Self(decoded))
     }
@@ -83,11 +87,7 @@ mod tests {
             "%FF%FE",
             &"a".repeat(256),
         ] {
-            assert_eq!(
-                Token::parse(bad),
-                Err(ApiError::ApplicationNotFound),
-                "{bad:?}"
-            );
+            assert_eq!(Token::parse(bad), Err(Rejected::UnstorableToken), "{bad:?}");
         }
     }
 }

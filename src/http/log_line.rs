@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::request_id::RequestId;
-use crate::json;
 use crate::platform;
+use crate::text;
 
 /// What the log line of a request says.
 pub struct Logged<'a> {
@@ -27,27 +27,27 @@ pub fn log(logged: &Logged<'_>) {
 }
 
 impl Logged<'_> {
-    /// The line, newline included, written by hand (see [`crate::json`]) since it is built
+    /// The line, newline included, written by hand (see [`crate::text`]) since it is built
     /// on every request. The method, request id and cause are escaped; the route is a
     /// constant template and the rest are numbers.
     fn render(&self, duration_micros: u128) -> String {
         let mut line = String::with_capacity(192);
         line.push_str(r#"{"method":"#);
-        json::push_string(&mut line, self.method);
+        text::push_json_string(&mut line, self.method);
         line.push_str(r#","route":""#);
         line.push_str(self.route);
         line.push_str(r#"","status":"#);
-        json::push_u64(&mut line, self.status.into());
+        text::push_u64(&mut line, self.status.into());
         line.push_str(r#","duration_ms":"#);
         let micros = u64::try_from(duration_micros).unwrap_or(u64::MAX);
-        json::push_u64(&mut line, micros / 1000);
+        text::push_u64(&mut line, micros / 1000);
         line.push('.');
-        json::push_padded(&mut line, micros % 1000, 3);
+        text::push_padded(&mut line, micros % 1000, 3);
         line.push_str(r#","request_id":"#);
-        json::push_string(&mut line, self.request_id.as_str());
+        text::push_json_string(&mut line, self.request_id.as_str());
         if let Some(detail) = &self.detail {
             line.push_str(r#","error":"#);
-            json::push_string(&mut line, detail);
+            text::push_json_string(&mut line, detail);
         }
         line.push_str("}\n");
         line

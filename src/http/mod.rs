@@ -34,8 +34,8 @@ use write::write;
 /// Serves one request. Never panics on input: every failure is an [`ApiError`] reply.
 ///
 /// Synchronous on purpose: nothing here can overlap (one Redis call, at most one MySQL
-/// connection, in sequence), and the SDK's async executor cost ~17 µs of host CPU per
-/// request in the test host, about a tenth of the whole platform floor.
+/// connection, in sequence), so the SDK's async executor would only add host CPU to
+/// every request (the figure: bench/README.md, "Figures behind comments in src/").
 pub fn serve(request: IncomingRequest, response_out: ResponseOutparam) {
     let started = platform::monotonic();
     let method = method_name(request.method());

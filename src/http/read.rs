@@ -29,9 +29,9 @@ pub fn method_name(method: Method) -> Cow<'static, str> {
 
 /// The request's headers, read one name at a time and only those the endpoint needs: a
 /// `get` per name costs the host less than copying every header into the component with
-/// `entries` (Spin adds eight `spin-*` headers of its own to each request), about 20,000
-/// instructions a request in the test host. The resource is a child of the request and
-/// must be dropped before the request's body is consumed.
+/// `entries`, and Spin adds eight `spin-*` headers of its own to each request (the figure:
+/// bench/README.md, "Figures behind comments in src/"). The resource is a child of the
+/// request and must be dropped before the request's body is consumed.
 pub struct Headers(pub Fields);
 
 impl Headers {

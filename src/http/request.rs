@@ -28,7 +28,8 @@ struct MessageParams {
 pub fn parse_message(bytes: &[u8]) -> Result<MessageBody, ApiError> {
     let request: CreateMessage =
         serde_json::from_slice(bytes).map_err(|_| ApiError::InvalidRequestBody)?;
-    MessageBody::parse(request.message.body.unwrap_or_default())
+    let body = request.message.body.unwrap_or_default();
+    Ok(MessageBody::parse(body)?)
 }
 
 #[cfg(test)]

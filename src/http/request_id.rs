@@ -4,8 +4,8 @@
 //! An id that came in is kept, so a request keeps the id a proxy or the Rails front end
 //! gave it; the contract's CORS headers already expose `X-Request-Id` to browsers.
 
-use crate::json;
 use crate::platform;
+use crate::text;
 
 /// The longest incoming id kept; longer ones are replaced. Proxies' ids (UUIDs, AWS trace
 /// ids, Heroku's) fit well within it.
@@ -34,7 +34,7 @@ impl RequestId {
     fn generate() -> Self {
         let random: [u8; 16] = platform::random_bytes();
         let mut id = String::with_capacity(32);
-        json::push_hex(&mut id, &random);
+        text::push_hex(&mut id, &random);
         Self(id)
     }
 

@@ -3,9 +3,9 @@
 use serde_json::json;
 
 use crate::error::{ApiError, RETRY_AFTER_SECONDS};
-use crate::json;
 use crate::readiness::Readiness;
 use crate::service::Issued;
+use crate::text;
 
 /// The CORS headers the Go service sent on every response; browsers in the Rails app's
 /// front end depend on them (the contract's HTTP section).
@@ -74,11 +74,11 @@ impl Reply {
     }
 
     /// A 201 whose body is the number between `before` and `after` (written by hand: see
-    /// [`crate::json`]).
+    /// [`crate::text`]).
     fn created(issued: Issued, before: &str, after: &str) -> Self {
         let mut body = String::with_capacity(48);
         body.push_str(before);
-        json::push_i64(&mut body, issued.number);
+        text::push_i64(&mut body, issued.number);
         body.push_str(after);
         Self::new(201, body.into_bytes()).replayed(issued.replayed)
     }

@@ -64,18 +64,26 @@ pub fn route(method: &str, path_and_query: &str) -> Matched {
         ("OPTIONS", _) => Ok(Endpoint::Preflight),
         ("GET", ["health"]) => Ok(Endpoint::Health),
         ("GET", ["ready"]) => Ok(Endpoint::Ready),
-        ("POST", [_, _, _, token, "chats"]) => {
-            Token::parse(token).map(|token| Endpoint::CreateChat { token })
-        }
-        ("POST", [_, _, _, token, _, number, _]) => Token::parse(token).and_then(|token| {
-            Ok(Endpoint::CreateMessage {
-                token,
-                chat: ChatNumber::parse(number)?,
-            })
-        }),
+        ("POST", [_, _, _, token, "chats"]) => create_chat(token),
+        ("POST", [_, _, _, token, _, number, _]) => create_message(token, number),
         _ => Err(ApiError::MethodNotAllowed { allow }),
     };
     Matched { route, endpoint }
+}
+
+/// A chat creation's token, parsed; a refused one is answered as [`ApiError`] maps it.
+fn create_chat(token: &str) -> Result<Endpoint, ApiError> {
+    Ok(Endpoint::CreateChat {
+        token: Token::parse(token)?,
+    })
+}
+
+/// A message creation's token, then its chat number, parsed (the token is checked first).
+fn create_message(token: &str, number: &str) -> Result<Endpoint, ApiError> {
+    Ok(Endpoint::CreateMessage {
+        token: Token::parse(token)?,
+        chat: ChatNumber::parse(number)?,
+    })
 }
 
 #[cfg(test)]

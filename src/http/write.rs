@@ -4,7 +4,7 @@
 use wasi::http::types::{Fields, OutgoingBody, OutgoingResponse, ResponseOutparam};
 
 use super::response::Reply;
-use crate::json;
+use crate::text;
 
 /// The largest body written before the response is handed to the host. The host buffers
 /// a body written that early in a small queue (one write of up to [`BLOCKING_WRITE_MAX`]
@@ -22,7 +22,7 @@ pub fn write(response_out: ResponseOutparam, reply: Reply) {
     // separate terminator write. (A 204 must not carry one: RFC 9110, 8.6.)
     if reply.status != 204 {
         let mut length = String::new();
-        json::push_u64(&mut length, reply.body.len() as u64);
+        text::push_u64(&mut length, reply.body.len() as u64);
         headers.push(("content-length".to_owned(), length.into_bytes()));
     }
     // Header names and values are constants or digits, so the host cannot refuse them.
@@ -40,7 +40,7 @@ pub fn write(response_out: ResponseOutparam, reply: Reply) {
     // write. Handed over first, the headers can go out alone when the server is busy,
     // and Nagle then holds the body back until the client's delayed ACK: a 40 ms stall
     // on a connection that sends one request at a time (Spin, like the test host, does
-    // not set TCP_NODELAY).
+    // not set TCP_NODELAY; bench/README.md, "Read it", has the before and after).
     if reply.body.len() <= PREWRITTEN_BODY_MAX {
         send_body(body, &reply.body);
         ResponseOutparam::set(response_out, Ok(response));

@@ -1,6 +1,7 @@
 //! What the end-to-end tests share: the built component served by the chosen runtime
 //! (the test host or real Spin, see [`runtime`]), a Redis database and a MySQL database of
-//! their own, a tiny HTTP client and the Rails worker.
+//! their own, a tiny HTTP client, what requests took from Redis ([`taken`]) and the Rails
+//! worker.
 //!
 //! Every test binary uses its own Redis database number and MySQL database, so binaries
 //! never see each other's counters, cache or queue. Tests inside one binary run in
@@ -12,6 +13,7 @@ pub mod client;
 pub mod private_redis;
 pub mod runtime;
 pub mod supervised;
+pub mod taken;
 pub mod worker;
 
 use std::path::{Path, PathBuf};

@@ -1,17 +1,19 @@
-//! JSON text written by hand, for what the service writes on every request: the job,
-//! the success replies and the log line.
+//! Text written by hand, without `core::fmt`: decimals, zero-padded decimals, lowercase
+//! hex and JSON strings appended to a `String`. It is what the service writes on every
+//! request: the job, the success replies and the log line, Redis keys and
+//! `Content-Length`, request ids.
 //!
-//! serde_json is the clearer tool, but in a component that lives for one request its
-//! machinery (formatting traits, dynamic dispatch, many small copies) cost more guest CPU
-//! than the rest of a warm request: measured in the test host, the job and log line built
-//! with serde were about 20 µs of host CPU per request (bench/README.md). These writers
-//! produce the same bytes serde_json does; the tests below hold them to it.
+//! `format!`, `to_string` and serde_json are the clearer tools, but in a component that
+//! lives for one request their machinery (formatting traits, dynamic dispatch, many small
+//! copies) costs more guest CPU on the hot path than the rest of a warm request; the
+//! figures are in `bench/README.md` ("Figures behind comments in src/"). The writers
+//! produce the same bytes `to_string` and serde_json do; the tests below hold them to it.
 
 /// Appends `text` as a JSON string, quotes included, escaped exactly as serde_json
 /// escapes it: `"` and `\`, and the control characters below U+0020 (as `\b`, `\t`, `\n`,
 /// `\f`, `\r`, or `\u00XX`). Everything else, multi-byte UTF-8 included, is written as
 /// it is, which JSON allows.
-pub fn push_string(out: &mut String, text: &str) {
+pub fn push_json_string(out: &mut String, text: &str) {
     out.reserve(text.len() + 2);
     out.push('"');
     let mut clean_from = 0;
@@ -91,7 +93,7 @@ mod tests {
 
     fn string(text: &str) -> String {
         let mut out = String::new();
-        push_string(&mut out, text);
+        push_json_string(&mut out, text);
         out
     }
 
@@ -136,7 +138,7 @@ mod tests {
     }
 
     #[test]
-    fn numbers() {
+    fn decimals_match_to_string_and_pad_with_zeros_to_the_width() {
         let mut out = String::new();
         for n in [0, 7, 10, 2_147_483_647, u64::MAX] {
             out.clear();
