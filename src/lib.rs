@@ -22,11 +22,6 @@ pub mod redis;
 pub mod service;
 pub mod text;
 
-/// The old name of [`text`], for `numbering.rs` and `readiness.rs` alone: they are being
-/// changed elsewhere at the time of the rename and switch to `crate::text` with their next
-/// edit, when this line goes.
-pub(crate) use text as json;
-
 use wasi::exports::http::incoming_handler::Guest;
 use wasi::http::types::{IncomingRequest, ResponseOutparam};
 

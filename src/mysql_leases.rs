@@ -9,9 +9,9 @@
 use spin_sdk::redis::{RedisParameter, RedisResult};
 
 use crate::error::ApiError;
-use crate::json;
 use crate::platform;
 use crate::redis::Redis;
+use crate::text;
 
 /// The leases are one Redis sorted set (member: a random lease id, score: its expiry in
 /// Redis's clock). A lease is given up when its lookup ends; one whose holder died
@@ -38,7 +38,7 @@ impl MysqlLease {
     /// Takes one of `limit` leases; `None` when all are in use.
     pub fn take(redis: &Redis, limit: u32) -> Result<Option<Self>, ApiError> {
         let mut id = String::with_capacity(32);
-        json::push_hex(&mut id, &platform::random_bytes::<16>());
+        text::push_hex(&mut id, &platform::random_bytes::<16>());
         let taken = redis.execute(
             "EVAL",
             &[

@@ -13,9 +13,9 @@ use spin_sdk::redis::{RedisParameter, RedisResult};
 use crate::domain::{ChatNumber, IdempotencyKey, Token};
 use crate::error::{ApiError, Backend};
 use crate::job::JobTemplate;
-use crate::json;
 use crate::platform;
 use crate::redis::Redis;
+use crate::text;
 
 const SCRIPT: &str = include_str!("numbering.lua");
 /// Computed from `numbering.lua` by `build.rs`.
@@ -75,7 +75,7 @@ impl<'a> Subject<'a> {
                 key.push_str("chat_service:v1:fill:message:");
                 key.push_str(token.as_str());
                 key.push(':');
-                json::push_i64(&mut key, chat.get().into());
+                text::push_i64(&mut key, chat.get().into());
             }
         }
         key
@@ -181,7 +181,7 @@ impl<'a> Numbering<'a> {
         let id = |v: Option<i64>| {
             let mut digits = String::new();
             if let Some(v) = v {
-                json::push_i64(&mut digits, v);
+                text::push_i64(&mut digits, v);
             }
             RedisParameter::Binary(digits.into_bytes())
         };
@@ -221,9 +221,9 @@ impl<'a> Numbering<'a> {
     /// row is gone, or was never made.
     pub fn chat_is_new(&self, application_id: i64, number: ChatNumber) -> Result<bool, ApiError> {
         let mut key = String::from("chat_service:v1:new:");
-        json::push_i64(&mut key, application_id);
+        text::push_i64(&mut key, application_id);
         key.push(':');
-        json::push_i64(&mut key, number.get().into());
+        text::push_i64(&mut key, number.get().into());
         // Through `execute`, like every other command here: each distinct host function
         // the component imports is wired up again for every request's instance.
         let found = self
@@ -243,9 +243,7 @@ impl<'a> Numbering<'a> {
         while waited < FILL_WAIT_BUDGET {
             platform::sleep(pause);
             waited += pause;
-            let held = self
-                .redis
-                .execute("EXISTS", std::slice::from_ref(&key))?;
+            let held = self.redis.execute("EXISTS", std::slice::from_ref(&key))?;
             if !matches!(held.first(), Some(RedisResult::Int64(1))) {
                 return Ok(());
             }

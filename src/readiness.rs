@@ -13,10 +13,10 @@ use spin_sdk::redis::{RedisParameter, RedisResult};
 
 use crate::config::{Config, without_credentials};
 use crate::error::{ApiError, Backend};
-use crate::json;
 use crate::lookup;
 use crate::platform;
 use crate::redis::Redis;
+use crate::text;
 
 /// How often `/ready` checks MySQL across all instances ([`claim_mysql_check`]), and how
 /// long the last outcome is kept for those that do not: long enough to outlive a check
@@ -152,6 +152,6 @@ fn shared_check_key(mysql_url: &str) -> String {
             (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
         });
     let mut key = String::from("chat_service:v1:ready:mysql:");
-    json::push_hex(&mut key, &hash.to_be_bytes());
+    text::push_hex(&mut key, &hash.to_be_bytes());
     key
 }

@@ -68,6 +68,13 @@ fn the_suite_uses_the_projects_own_account_and_start_backends_changes_no_other()
             .any(|grant| grant.replace('\\', "").contains("ON `chat_service_%`.*")),
         "no grant on the project's databases: {grants:?}"
     );
-    let other = sql("", "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'mysql'");
-    assert_eq!(other, vec![vec!["0".to_owned()]], "the account sees the mysql schema");
+    let other = sql(
+        "",
+        "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'mysql'",
+    );
+    assert_eq!(
+        other,
+        vec![vec!["0".to_owned()]],
+        "the account sees the mysql schema"
+    );
 }

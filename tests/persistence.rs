@@ -222,21 +222,30 @@ fn count(stack: &Stack, sql: &str) -> i64 {
 #[test]
 fn with_search_down_the_apps_own_job_stores_the_message_and_never_counts_it() {
     let stack = Stack::start("search_down_app", 7);
-    let _worker =
-        Worker::start_with_env(&stack, &[("SEARCH", "down"), ("RAILS_JOBS", "as_in_the_app")]);
+    let _worker = Worker::start_with_env(
+        &stack,
+        &[("SEARCH", "down"), ("RAILS_JOBS", "as_in_the_app")],
+    );
     let (application, token) = stack.new_application();
     let chat = stack.insert_chat(application, 1);
     assert_eq!(stack.host.create_message(&token, 1, "hello").status, 201);
 
     let (raw, job) = failed_with(&stack, "SearchUnavailable");
     assert_eq!(job["wrapped"], "CreateMessageJob");
-    assert_eq!(count(&stack, "SELECT COUNT(*) FROM messages"), 1, "the row is stored");
+    assert_eq!(
+        count(&stack, "SELECT COUNT(*) FROM messages"),
+        1,
+        "the row is stored"
+    );
     let counted = format!("SELECT messages_count FROM chats WHERE id = {chat}");
     assert_eq!(count(&stack, &counted), 0);
 
     retry_now(&stack, &raw);
     let (_, job) = failed_with(&stack, "ActiveRecord::RecordInvalid");
-    assert_eq!(job["retry_count"], 1, "the retry failed on the row the first run stored");
+    assert_eq!(
+        job["retry_count"], 1,
+        "the retry failed on the row the first run stored"
+    );
     assert_eq!(count(&stack, "SELECT COUNT(*) FROM messages"), 1);
     assert_eq!(count(&stack, &counted), 0, "the message is never counted");
 }
@@ -257,5 +266,9 @@ fn with_search_down_the_advised_indexing_job_fails_alone_and_the_message_is_coun
     assert_eq!(count(&stack, &counted), 1, "the message is counted");
     assert_eq!(count(&stack, "SELECT COUNT(*) FROM messages"), 1);
     let retrying: Vec<String> = stack.redis().cmd(&["ZRANGE", "retry", "0", "-1"]);
-    assert_eq!(retrying.len(), 1, "only the indexing job failed: {retrying:?}");
+    assert_eq!(
+        retrying.len(),
+        1,
+        "only the indexing job failed: {retrying:?}"
+    );
 }
