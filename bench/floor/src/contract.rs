@@ -18,6 +18,11 @@
 //!   each request's instance): MySQL for a lookup that is not cached, and a clock to wait
 //!   on another request's cache fill (issue #4).
 //!
+//! Built with `close-first` too, it also has Redis close the connection first, as the
+//! chat-service does so that no TIME_WAIT stays on Spin's side (issue 16, src/redis.rs):
+//! `QUIT` after the script, and after the reply a `PING` that fails once Redis's close
+//! has arrived.
+//!
 //! It is exported and answers the way the chat-service does (WASI 0.2 bindings, no async
 //! executor, headers read by name). The path is `/<token>` for a chat and
 //! `/<token>/messages` for a message to chat 1; `bench/run` keeps the lookups in the
@@ -79,10 +84,16 @@ fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
     let _api_key = spin_sdk::variables::get("api_key");
     let _rate_limit = spin_sdk::variables::get("rate_limit_per_second");
     let _now = wasi::clocks::wall_clock::now();
-    let number = spin_sdk::variables::get("redis_url")
+    let redis = spin_sdk::variables::get("redis_url")
         .ok()
-        .and_then(|url| Connection::open(&url).ok())
-        .and_then(|redis| number(&redis, &token, message));
+        .and_then(|url| Connection::open(&url).ok());
+    let number = redis
+        .as_ref()
+        .and_then(|redis| number(redis, &token, message));
+    #[cfg(feature = "close-first")]
+    if let Some(redis) = &redis {
+        let _ = redis.execute("QUIT", &[]);
+    }
 
     let (status, body) = match number {
         Some(n) if message => (201, format!(r#"{{"number":{n}}}"#)),
@@ -108,6 +119,11 @@ fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
         micros % 1000
     );
     let _ = wasi::cli::stderr::get_stderr().blocking_write_and_flush(line.as_bytes());
+    #[cfg(feature = "close-first")]
+    if let Some(redis) = &redis {
+        let _ = redis.execute("PING", &[]);
+    }
+    drop(redis);
 }
 
 /// Reads the body up to its declared length, as the chat-service does.
