@@ -7,35 +7,22 @@ mod support;
 
 use std::process::Command;
 
-use support::{MYSQL_USER, repo_root, sql};
+use support::{MYSQL_USER, repo_root, run, sql};
 
 /// Every account and its privileges, read as the machine's administrator (root through
 /// the unix socket, Debian's default, which `scripts/start-backends` also uses).
 fn accounts() -> String {
-    let out = Command::new("mariadb")
+    run(Command::new("mariadb")
         .args(["-uroot", "--batch", "--skip-column-names", "-e"])
-        .arg("SELECT user, host, priv FROM mysql.global_priv ORDER BY user, host")
-        .output()
-        .expect("mariadb runs");
-    assert!(
-        out.status.success(),
-        "reading the accounts as root through the socket failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+        .arg("SELECT user, host, priv FROM mysql.global_priv ORDER BY user, host"))
 }
 
 #[test]
 fn the_suite_uses_the_projects_own_account_and_start_backends_changes_no_other() {
     let before = accounts();
-    let run = Command::new(repo_root().join("scripts/start-backends"))
-        .output()
-        .expect("scripts/start-backends runs");
-    assert!(
-        run.status.success(),
-        "scripts/start-backends failed: {}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    run(&mut Command::new(
+        repo_root().join("scripts/start-backends"),
+    ));
     assert_eq!(
         accounts(),
         before,

@@ -218,7 +218,8 @@ pub fn sql(database: &str, statement: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn run(command: &mut Command) -> String {
+/// Runs a command to its end; its stdout, or a failure that shows its stderr.
+pub fn run(command: &mut Command) -> String {
     let out = command.output().expect("the command runs");
     assert!(
         out.status.success(),
