@@ -297,6 +297,21 @@ pub fn providers_from_runtime_config(
                     .map(|p| base.join(p));
                 providers.push(Provider::env(prefix, env.clone(), dotenv.as_deref()));
             }
+            // `values = { name = "value", ... }`, as Spin's static provider reads it.
+            "static" => {
+                let values = entry
+                    .get("values")
+                    .and_then(|v| v.as_table())
+                    .ok_or_else(|| anyhow::anyhow!("a static provider needs a `values` table"))?;
+                let values = values
+                    .iter()
+                    .map(|(name, value)| match value.as_str() {
+                        Some(text) => Ok((name.clone(), text.to_owned())),
+                        None => bail!("static provider value {name:?} is not a string"),
+                    })
+                    .collect::<Result<HashMap<_, _>>>()?;
+                providers.push(Provider::Static(values));
+            }
             other => bail!("variables provider type {other:?} is not supported by the test host"),
         }
     }
@@ -398,6 +413,28 @@ auth = "Bearer {{token}}"
         let vars = Variables::new(&manifest(), vec![p]).unwrap();
         assert_eq!(vars.get("c", "auth").unwrap(), "Bearer from-dotenv");
         std::fs::remove_file(dir).unwrap();
+    }
+
+    #[test]
+    fn a_static_provider_in_the_runtime_config_answers_before_the_environment() {
+        let path = std::env::temp_dir().join(format!("sth-static-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "[[variables_provider]]\ntype = \"static\"\nvalues = { token = \"from-static\" }\n",
+        )
+        .unwrap();
+        let mut providers = providers_from_runtime_config(&path, &env(&[])).unwrap();
+        providers.push(Provider::env(None, env(&[("SPIN_VARIABLE_TOKEN", "from-env")]), None));
+        let vars = Variables::new(&manifest(), providers).unwrap();
+        assert_eq!(vars.get("c", "auth").unwrap(), "Bearer from-static");
+
+        std::fs::write(
+            &path,
+            "[[variables_provider]]\ntype = \"static\"\nvalues = { token = 1 }\n",
+        )
+        .unwrap();
+        assert!(providers_from_runtime_config(&path, &env(&[])).is_err());
+        std::fs::remove_file(path).unwrap();
     }
 
     #[test]
