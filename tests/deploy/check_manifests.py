@@ -6,11 +6,14 @@
     with unknown fields rejected as `kubectl apply` (strict field validation) rejects them.
 (b) What the deployment depends on: the containerd-shim-spin executor; replicas or an
     autoscaler that targets the app's Deployment; CPU and memory limits and requests;
-    every spin.toml variable that is secret, has no default, or defaults to this machine
-    (127.0.0.1 inside a pod is the pod) comes from a Secret; no variable spin.toml does not
-    declare; liveness and readiness probes on distinct paths that spin.toml routes
-    explicitly (not only through the catch-all); SpinApps of the same name stay identical
-    apart from how they scale.
+    the variables from a runtime configuration (`runtimeConfig.loadFromSecret`, nothing
+    else in `runtimeConfig`, no `variables`) held in a Secret of deploy/ under its one key
+    runtime-config.toml, whose first variables provider is a static one giving every
+    variable spin.toml declares, and no other, a string each (one left to Spin's
+    environment provider costs a thread handoff per request), none that defaults to this
+    machine still naming it (127.0.0.1 inside a pod is the pod); liveness and readiness
+    probes on distinct paths that spin.toml routes explicitly (not only through the
+    catch-all); SpinApps of the same name stay identical apart from how they scale.
 (c) docker-compose.yml (no Docker on the build machines to run it) parses, and keeps what
     docs/local.md and docs/operations.md say it does: Redis with an append-only file and
     no eviction, MariaDB loading the Rails schema, both on the ports the defaults expect.
@@ -23,6 +26,7 @@ operator version it is and how to update it), and read from there only: without 
 check fails.
 """
 
+import base64
 import copy
 import re
 import sys
@@ -41,6 +45,8 @@ EXECUTOR = "containerd-shim-spin"
 SPINAPP_API = "core.spinkube.dev/v1alpha1"
 # Defaults that only make sense on a developer machine.
 LOOPBACK = re.compile(r"(127\.0\.0\.1|localhost|\[::1\])")
+# The one key of a runtime configuration Secret (SpinApp CRD, runtimeConfig.loadFromSecret).
+RUNTIME_CONFIG_KEY = "runtime-config.toml"
 
 
 def find_crd():
@@ -182,41 +188,7 @@ def check_spec(spec, variables, routes, secrets):
         except (ValueError, AttributeError) as e:
             errors.append(f"resources.{res}: {e}")
 
-    bound = {}
-    for v in spec.get("variables") or []:
-        name = v.get("name")
-        if name in bound:
-            errors.append(f"variable {name} is bound twice")
-        bound[name] = v
-        if name not in variables:
-            errors.append(f"variable {name} is not declared in spin.toml")
-        if "value" in v and "valueFrom" in v:
-            errors.append(f"variable {name} has both value and valueFrom")
-        ref = (v.get("valueFrom") or {}).get("secretKeyRef")
-        if ref and ref.get("name") in secrets:
-            secret_file, secret = secrets[ref["name"]]
-            keys = {**(secret.get("data") or {}), **(secret.get("stringData") or {})}
-            if ref.get("key") not in keys:
-                errors.append(
-                    f"variable {name}: Secret {ref['name']} ({secret_file}) has no key {ref.get('key')!r}"
-                )
-    for name, decl in variables.items():
-        needs_secret = (
-            decl.get("secret")
-            or decl.get("required")
-            or "default" not in decl
-            or LOOPBACK.search(str(decl.get("default", "")))
-        )
-        if not needs_secret:
-            continue
-        v = bound.get(name)
-        ref = ((v or {}).get("valueFrom") or {}).get("secretKeyRef")
-        if not ref or not ref.get("name") or not ref.get("key"):
-            why = "secret" if decl.get("secret") else (
-                "required" if "default" not in decl or decl.get("required") else
-                "its default names this machine"
-            )
-            errors.append(f"variable {name} ({why} in spin.toml) is not taken from a Secret (secretKeyRef)")
+    errors += check_runtime_config(spec, variables, secrets)
 
     checks = spec.get("checks") or {}
     paths = {}
@@ -232,6 +204,102 @@ def check_spec(spec, variables, routes, secrets):
             )
     if len(paths) == 2 and paths["liveness"] == paths["readiness"]:
         errors.append("liveness and readiness probe the same path: a backend outage would restart the pods")
+    return errors
+
+
+def check_runtime_config(spec, variables, secrets):
+    """Every spin.toml variable from the static provider of the runtime config Secret.
+
+    Spin asks `--variable`, then the runtime config's providers in order, then the
+    environment (SPIN_VARIABLE_*, which the SpinApp's `variables` become), then the
+    defaults; its environment provider costs a thread handoff per request for as little as
+    one variable reaching it, and Spin resolves every declared variable per request.
+    """
+    errors = []
+    if spec.get("variables"):
+        errors.append(
+            "spec.variables is set: every variable comes from the static provider of the "
+            "runtime config, which Spin asks before the environment (SPIN_VARIABLE_*), so "
+            "these would be shadowed or bring back the environment provider's handoff"
+        )
+    runtime = spec.get("runtimeConfig") or {}
+    name = runtime.get("loadFromSecret")
+    if not name:
+        errors.append(
+            "runtimeConfig.loadFromSecret is not set: the variables would reach Spin's "
+            "environment provider, a thread handoff per request"
+        )
+        return errors
+    for field in sorted(set(runtime) - {"loadFromSecret"}):
+        errors.append(
+            f"runtimeConfig.{field} is ignored: loadFromSecret is set, and then the operator "
+            "reads the Secret only"
+        )
+    if name not in secrets:
+        errors.append(
+            f"runtimeConfig.loadFromSecret names {name!r}, which no Secret in deploy/ defines "
+            "(deploy/ keeps an example of it, which this check reads)"
+        )
+        return errors
+    secret_file, secret = secrets[name]
+    where = f"Secret {name} ({secret_file})"
+    keys = {
+        **{k: ("data", v) for k, v in (secret.get("data") or {}).items()},
+        **{k: ("stringData", v) for k, v in (secret.get("stringData") or {}).items()},
+    }
+    if RUNTIME_CONFIG_KEY not in keys:
+        errors.append(f"{where} has no key {RUNTIME_CONFIG_KEY!r}")
+        return errors
+    others = sorted(set(keys) - {RUNTIME_CONFIG_KEY})
+    if others:
+        errors.append(
+            f"{where} has keys besides {RUNTIME_CONFIG_KEY}: {', '.join(others)} "
+            "(the operator takes that one only)"
+        )
+    form, text = keys[RUNTIME_CONFIG_KEY]
+    try:
+        if form == "data":
+            text = base64.b64decode(str(text), validate=True).decode()
+        config = tomllib.loads(str(text))
+    except (ValueError, UnicodeDecodeError) as e:  # TOMLDecodeError and binascii.Error are ValueErrors
+        errors.append(f"{where}: {RUNTIME_CONFIG_KEY} is not TOML: {e}")
+        return errors
+    where = f"{where} {RUNTIME_CONFIG_KEY}"
+
+    providers = config.get("variables_provider")
+    if not isinstance(providers, list):
+        providers = []
+    statics = [i for i, p in enumerate(providers) if isinstance(p, dict) and p.get("type") == "static"]
+    if len(statics) != 1:
+        errors.append(f"{where} has {len(statics)} [[variables_provider]] of type static, not one")
+        if not statics:
+            return errors
+    first = statics[0]
+    for i in range(first):
+        kind = providers[i].get("type") if isinstance(providers[i], dict) else providers[i]
+        errors.append(
+            f"{where}: variables_provider[{i}] ({kind}) comes before the static one: "
+            "Spin asks it first for every variable, on every request"
+        )
+    values = providers[first].get("values")
+    if not isinstance(values, dict):
+        errors.append(f"{where}: the static provider has no `values` table")
+        return errors
+    for var in sorted(set(variables) - set(values)):
+        errors.append(
+            f"{where}: the static provider has no value for {var} (declared in spin.toml): "
+            "it falls to the environment provider, a thread handoff per request"
+        )
+    for var in sorted(set(values) - set(variables)):
+        errors.append(f"{where}: the static provider sets {var}, which spin.toml does not declare")
+    for var, value in sorted(values.items()):
+        if not isinstance(value, str):
+            errors.append(f"{where}: the static provider's {var} is {value!r}, not a string")
+        elif LOOPBACK.search(str(variables.get(var, {}).get("default", ""))) and LOOPBACK.search(value):
+            errors.append(
+                f"{where}: the static provider's {var} names this machine ({value}): "
+                "127.0.0.1 inside a pod is the pod itself"
+            )
     return errors
 
 
@@ -326,8 +394,33 @@ def breakages():
     def hpa(docs):
         return next(d for _, d in docs if d.get("kind") == "HorizontalPodAutoscaler")
 
-    def variable(docs, name):
-        return next(v for v in spinapp(docs)["spec"]["variables"] if v["name"] == name)
+    def runtime_secret(docs):
+        name = spinapp(docs)["spec"]["runtimeConfig"]["loadFromSecret"]
+        return next(d for _, d in docs if d.get("kind") == "Secret" and d["metadata"]["name"] == name)
+
+    def edit(pattern, replacement):
+        """An edit of the runtime config's TOML text, which must find what it edits."""
+        def mutate(docs):
+            data = runtime_secret(docs)["stringData"]
+            text, count = re.subn(pattern, replacement, data[RUNTIME_CONFIG_KEY], count=1, flags=re.M)
+            if not count:
+                raise AssertionError(f"the runtime config lost what the self-test edits: {pattern}")
+            data[RUNTIME_CONFIG_KEY] = text
+        return mutate
+
+    def as_data(then):
+        def mutate(docs):
+            then(docs)
+            secret = runtime_secret(docs)
+            text = secret.pop("stringData")[RUNTIME_CONFIG_KEY]
+            secret["data"] = {RUNTIME_CONFIG_KEY: base64.b64encode(text.encode()).decode()}
+        return mutate
+
+    def rename_key(new):
+        def mutate(docs):
+            data = runtime_secret(docs)["stringData"]
+            data[new] = data.pop(RUNTIME_CONFIG_KEY)
+        return mutate
 
     def set_(path, value, autoscaled=False):
         def mutate(docs):
@@ -345,19 +438,6 @@ def breakages():
             del node[path[-1]]
         return mutate
 
-    def plain(name, value):
-        def mutate(docs):
-            v = variable(docs, name)
-            v.pop("valueFrom")
-            v["value"] = value
-        return mutate
-
-    def unbind(name):
-        def mutate(docs):
-            app = spinapp(docs)
-            app["spec"]["variables"] = [v for v in app["spec"]["variables"] if v["name"] != name]
-        return mutate
-
     def retarget(name):
         def mutate(docs):
             hpa(docs)["spec"]["scaleTargetRef"]["name"] = name
@@ -373,11 +453,21 @@ def breakages():
         ("one replica", "replicas is 1", set_(["spec", "replicas"], 1)),
         ("no memory limit", "resources.limits.memory", drop(["spec", "resources", "limits", "memory"])),
         ("request above limit", "exceeds the limit", set_(["spec", "resources", "requests", "cpu"], "2")),
-        ("mysql_url in the clear", "variable mysql_url (secret", plain("mysql_url", "mysql://root:pw@db:3306/x")),
-        ("api_key not bound", "variable api_key (secret", unbind("api_key")),
-        ("redis_host left at its default", "variable redis_host (its default", unbind("redis_host")),
-        ("an undeclared variable", "not declared in spin.toml", lambda docs: spinapp(docs)["spec"]["variables"].append({"name": "redis_uri", "value": "x"})),
-        ("a Secret key that does not exist", "has no key", lambda docs: variable(docs, "mysql_url")["valueFrom"]["secretKeyRef"].update(key="mysql_dsn")),
+        ("no runtime config", "runtimeConfig.loadFromSecret is not set", drop(["spec", "runtimeConfig"])),
+        ("a runtime config Secret deploy/ does not define", "which no Secret in deploy/ defines", set_(["spec", "runtimeConfig", "loadFromSecret"], "chat-service")),
+        ("runtime config beside the Secret", "runtimeConfig.keyValueStores is ignored", set_(["spec", "runtimeConfig", "keyValueStores"], [{"name": "default", "type": "redis"}])),
+        ("variables in the SpinApp too", "spec.variables is set", set_(["spec", "variables"], [{"name": "api_key", "value": ""}])),
+        ("the Secret without its key", "has no key 'runtime-config.toml'", rename_key("runtime.toml")),
+        ("an old key beside it", "has keys besides runtime-config.toml: redis_url", lambda docs: runtime_secret(docs)["stringData"].update(redis_url="redis://redis:6379")),
+        ("not TOML", "is not TOML", edit(r"^\[\[variables_provider\]\]$", "[[variables_provider]")),
+        ("no static provider", "0 [[variables_provider]] of type static", edit(r'^type = "static"$', 'type = "env"')),
+        ("the environment asked first", "variables_provider[0] (env) comes before the static one", edit(r"\A", '[[variables_provider]]\ntype = "env"\n\n')),
+        ("two static providers", "2 [[variables_provider]] of type static", edit(r"\Z", '\n[[variables_provider]]\ntype = "static"\nvalues = {}\n')),
+        ("a variable left to the environment", "no value for idempotency_key_seconds", edit(r"^idempotency_key_seconds = .*\n", "")),
+        ("base64 data without api_key", "no value for api_key", as_data(edit(r"^api_key = .*\n", ""))),
+        ("an undeclared variable", "sets redis_uri, which spin.toml does not declare", edit(r"^(redis_url = .*)$", '\\1\nredis_uri = "redis://redis:6379"')),
+        ("a number, not a string", "mysql_max_connections is 10, not a string", edit(r'^mysql_max_connections = "10"$', "mysql_max_connections = 10")),
+        ("redis_host left at its default", "redis_host names this machine", edit(r"^redis_host = .*$", 'redis_host = "127.0.0.1:6379"')),
         ("readiness on a path spin.toml does not route", "not a route of spin.toml", set_(["spec", "checks", "readiness", "httpGet", "path"], "/readyz")),
         ("readiness on the liveness path", "probe the same path", set_(["spec", "checks", "readiness", "httpGet", "path"], "/health")),
         ("no liveness probe", "checks.liveness.httpGet.path", drop(["spec", "checks", "liveness"])),

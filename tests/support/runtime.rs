@@ -144,10 +144,25 @@ pub fn serve(variables: &[(&str, String)]) -> Host {
 /// Like [`serve`], under `runtime` rather than the chosen one: for a test that sets the
 /// two side by side.
 pub fn serve_in(runtime: &Runtime, variables: &[(&str, String)]) -> Host {
+    serve_in_with(runtime, variables, None)
+}
+
+/// Serves `spin.toml` under the chosen runtime with no `--variable` at all, every
+/// variable from the runtime configuration file (`--runtime-config-file`), as the
+/// SpinKube deployment serves it.
+pub fn serve_with_runtime_config(runtime_config: &Path) -> Host {
+    serve_in_with(Runtime::get(), &[], Some(runtime_config))
+}
+
+fn serve_in_with(
+    runtime: &Runtime,
+    variables: &[(&str, String)],
+    runtime_config: Option<&Path>,
+) -> Host {
     let dir = scratch_dir();
     match runtime {
-        Runtime::TestHost => serve_in_test_host(&dir, variables),
-        Runtime::Spin { binary, .. } => serve_in_spin(binary, &dir, variables),
+        Runtime::TestHost => serve_in_test_host(&dir, variables, runtime_config),
+        Runtime::Spin { binary, .. } => serve_in_spin(binary, &dir, variables, runtime_config),
     }
 }
 
@@ -166,7 +181,11 @@ fn scratch_dir() -> PathBuf {
     dir
 }
 
-fn serve_in_test_host(dir: &Path, variables: &[(&str, String)]) -> Host {
+fn serve_in_test_host(
+    dir: &Path,
+    variables: &[(&str, String)],
+    runtime_config: Option<&Path>,
+) -> Host {
     let log = dir.join(format!("{COMPONENT}_stderr.txt"));
     let mut options = spin_test_host::HostOptions::new(repo_root().join("spin.toml"));
     options.env = Default::default();
@@ -175,6 +194,7 @@ fn serve_in_test_host(dir: &Path, variables: &[(&str, String)]) -> Host {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), v.clone()))
         .collect();
+    options.runtime_config = runtime_config.map(Path::to_path_buf);
     let host = spin_test_host::start(options).expect("the test host starts");
     Host {
         addr: host.addr,
@@ -191,7 +211,12 @@ fn serve_in_test_host(dir: &Path, variables: &[(&str, String)]) -> Host {
 /// closes: when the [`Host`] is dropped, and also when this process ends without
 /// dropping it (a `static` stack, a crash, a test killed by a timeout). A SIGKILL to
 /// `spin up` would leave its `spin trigger http` child serving on.
-fn serve_in_spin(binary: &Path, dir: &Path, variables: &[(&str, String)]) -> Host {
+fn serve_in_spin(
+    binary: &Path,
+    dir: &Path,
+    variables: &[(&str, String)],
+    runtime_config: Option<&Path>,
+) -> Host {
     let spin_stderr = dir.join("spin.stderr");
     let mut command = Supervised::command(binary);
     command
@@ -205,6 +230,9 @@ fn serve_in_spin(binary: &Path, dir: &Path, variables: &[(&str, String)]) -> Hos
         .arg(dir.join("state"));
     for (name, value) in variables {
         command.arg("--variable").arg(format!("{name}={value}"));
+    }
+    if let Some(path) = runtime_config {
+        command.arg("--runtime-config-file").arg(path);
     }
     // The working directory holds no `.env`; these would override the arguments above
     // or add settings of a developer's own.

@@ -424,7 +424,11 @@ auth = "Bearer {{token}}"
         )
         .unwrap();
         let mut providers = providers_from_runtime_config(&path, &env(&[])).unwrap();
-        providers.push(Provider::env(None, env(&[("SPIN_VARIABLE_TOKEN", "from-env")]), None));
+        providers.push(Provider::env(
+            None,
+            env(&[("SPIN_VARIABLE_TOKEN", "from-env")]),
+            None,
+        ));
         let vars = Variables::new(&manifest(), providers).unwrap();
         assert_eq!(vars.get("c", "auth").unwrap(), "Bearer from-static");
 
