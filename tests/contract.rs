@@ -315,12 +315,7 @@ fn deeply_nested_bodies_are_answered_not_trapped() {
     for (open, close) in [(&arrays, &arrays_end), (&objects, &objects_end)] {
         let body = format!(r#"{{"message":{{"body":"deep","extra":{open}1{close}}}}}"#);
         let response = STACK.post(&path, Some(&body));
-        assert_eq!(
-            response.status,
-            201,
-            "{:?}",
-            String::from_utf8_lossy(&response.body)
-        );
+        assert_eq!(response.status, 201, "{:?}", response.text());
     }
     // Where the message or its body must be, nesting is the wrong shape; an object
     // holding only an unknown field is a message without a body.
@@ -479,7 +474,7 @@ fn unreachable_redis_is_503_with_retry_after() {
         "Service temporarily unavailable, please retry"
     );
     assert_json_with_cors(&response);
-    let text = String::from_utf8_lossy(&response.body);
+    let text = response.text();
     assert!(
         !text.contains("hunter2") && !text.contains("127.0.0.1"),
         "{text}"
@@ -652,7 +647,7 @@ fn unreachable_mysql_is_503_not_404() {
     let response = client::request(host.addr, "POST", &path, &[], None);
     assert_eq!(response.status, 503);
     assert_eq!(response.header("retry-after"), Some("1"));
-    assert!(!String::from_utf8_lossy(&response.body).contains("hunter2"));
+    assert!(!response.text().contains("hunter2"));
     STACK
         .redis()
         .assert_took_nothing(Counter::ChatsOf(app_id), Taken::NOTHING);
@@ -980,7 +975,7 @@ fn ready_is_200_when_both_backends_answer_and_503_naming_the_one_that_fails() {
         );
         assert_eq!(response.header("retry-after"), Some("1"));
         assert_json_with_cors(&response);
-        assert!(!String::from_utf8_lossy(&response.body).contains("hunter2"));
+        assert!(!response.text().contains("hunter2"));
         // Liveness does not depend on the backends.
         assert_eq!(
             client::request(host.addr, "GET", "/health", &[], None).status,
@@ -1189,7 +1184,7 @@ fn a_refused_mysql_address_is_logged_without_its_credentials() {
     let (_, token) = STACK.new_application();
     let response = host.create_chat(&token);
     assert_eq!(response.status, 503);
-    assert!(!String::from_utf8_lossy(&response.body).contains("hunter2"));
+    assert!(!response.text().contains("hunter2"));
     let lines = support::eventually("a log line", std::time::Duration::from_secs(5), || {
         let lines = host.log_lines();
         (!lines.is_empty()).then_some(lines)

@@ -35,10 +35,6 @@ fn example_runtime_config() -> String {
         .join("\n")
 }
 
-fn text(response: &support::Response) -> String {
-    String::from_utf8_lossy(&response.body).into_owned()
-}
-
 /// `text` with the value of each `name = "..."` line in `values` replaced.
 fn with_values(text: &str, values: &[(&str, String)]) -> String {
     let mut replaced = 0;
@@ -88,10 +84,10 @@ fn the_deployments_runtime_config_alone_serves_every_endpoint() {
 
     // The API key came from the static provider, not from spin.toml's empty default.
     let refused = host.post(&chats, None);
-    assert_eq!(refused.status, 401, "{}", text(&refused));
+    assert_eq!(refused.status, 401, "{}", refused.text());
 
     let chat = client::request(host.addr, "POST", &chats, &[("Authorization", &auth)], None);
-    assert_eq!(chat.status, 201, "{}", text(&chat));
+    assert_eq!(chat.status, 201, "{}", chat.text());
     assert_eq!(chat.json()["number"], 1);
 
     stack.insert_chat(application_id, 1); // as the worker would
@@ -105,7 +101,7 @@ fn the_deployments_runtime_config_alone_serves_every_endpoint() {
         ],
         Some(br#"{"message":{"body":"deployed"}}"#),
     );
-    assert_eq!(message.status, 201, "{}", text(&message));
+    assert_eq!(message.status, 201, "{}", message.text());
     assert_eq!(message.json()["number"], 1);
 
     // Both backends reachable through the hosts the static provider named.
@@ -116,6 +112,6 @@ fn the_deployments_runtime_config_alone_serves_every_endpoint() {
         &[("Authorization", &auth)],
         None,
     );
-    assert_eq!(ready.status, 200, "{}", text(&ready));
+    assert_eq!(ready.status, 200, "{}", ready.text());
     let _ = std::fs::remove_file(path);
 }

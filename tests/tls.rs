@@ -380,7 +380,7 @@ fn logged_cause(host: &Host) -> String {
 }
 
 fn assert_no_secret(response: &support::Response) {
-    assert!(!String::from_utf8_lossy(&response.body).contains(PASSWORD));
+    assert!(!response.text().contains(PASSWORD));
 }
 
 /// A Redis database of the TLS Redis that nothing has written to: no number taken, no
@@ -411,24 +411,14 @@ fn chats_and_messages_are_created_and_persisted_over_tls_only() {
     worker.wait_booted();
 
     let ready = host.get("/ready");
-    assert_eq!(
-        ready.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&ready.body)
-    );
+    assert_eq!(ready.status, 200, "{}", ready.text());
 
     let (app_id, token) = lab.new_application();
     let chat = host.create_chat(&token);
-    assert_eq!(chat.status, 201, "{}", String::from_utf8_lossy(&chat.body));
+    assert_eq!(chat.status, 201, "{}", chat.text());
     assert_eq!(chat.json()["number"], 1);
     let message = host.create_message(&token, 1, "over TLS, both ways");
-    assert_eq!(
-        message.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&message.body)
-    );
+    assert_eq!(message.status, 201, "{}", message.text());
     assert_eq!(message.json()["number"], 1);
 
     eventually("the worker to store both", Duration::from_secs(60), || {
@@ -604,12 +594,7 @@ fn the_go_dsn_with_tls_true_is_verified_tls() {
     ));
     let (app_id, token) = lab.new_application();
     let response = host.create_chat(&token);
-    assert_eq!(
-        response.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&response.body)
-    );
+    assert_eq!(response.status, 201, "{}", response.text());
     assert_eq!(
         lab.redis(db)
             .get_int(&format!("chat_app:{app_id}:chat_counter")),
