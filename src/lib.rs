@@ -17,6 +17,8 @@ pub mod lookup;
 pub mod mysql_leases;
 pub mod numbering;
 pub mod platform;
+#[cfg(any(target_arch = "wasm32", test))]
+mod preview1;
 pub mod readiness;
 pub mod redis;
 pub mod service;

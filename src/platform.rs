@@ -2,10 +2,11 @@
 //! and the log stream, taken straight from WASI 0.2 (`wasi:clocks`, `wasi:random`,
 //! `wasi:cli/stderr`).
 //!
-//! Rust's `std` reaches these through the preview1 adapter, which sets up its own state
-//! with extra host calls the first time it is used, and Spin gives every request a fresh
-//! instance, so every request would pay for that (the figures: bench/README.md, "Figures
-//! behind comments in src/").
+//! Rust's `std` reaches these through preview 1, which Spin serves with the preview1
+//! adapter: it sets up its own state with extra host calls the first time it is used, and
+//! Spin gives every request a fresh instance, so every request would pay for that (the
+//! figures: bench/README.md, "Figures behind comments in src/"). The component imports no
+//! preview 1 at all (src/preview1.rs).
 //!
 //! Off wasm (unit tests), the same functions use `std`.
 

@@ -495,7 +495,7 @@ fn an_outbound_host_not_allowed_is_503_and_takes_nothing() {
 }
 
 /// `wit/` declares the world the component targets; the component must import exactly
-/// its Spin interfaces, and otherwise only WASI (which the preview1 adapter brings).
+/// its Spin interfaces, and otherwise only WASI.
 #[test]
 fn the_component_imports_exactly_the_world_in_wit() {
     let world = std::fs::read_to_string(support::repo_root().join("wit/world.wit")).unwrap();
@@ -533,8 +533,8 @@ fn the_component_imports_exactly_the_world_in_wit() {
 }
 
 /// SpinKube's containerd-shim-spin 0.24 embeds Spin 3.6.3, so every interface the module
-/// itself imports or exports must be one Spin 3.6 provides (the preview1 adapter's own
-/// imports are Spin's business: it applies the adapter it ships). These are the versions
+/// itself imports or exports must be one Spin 3.6 provides (a preview1 adapter's own
+/// imports would be Spin's business: it applies the adapter it ships). These are the versions
 /// checked against it: Spin 3.x's platform world includes `fermyon:spin/platform@2.0.0`
 /// (`wit/deps/spin@3.5.0/world.wit` in spinframework/spin), every Spin since 2.0 links
 /// WASI 0.2.0 and calls `wasi:http/incoming-handler@0.2.0`. A newer version (a newer
@@ -564,6 +564,24 @@ fn nothing_the_module_uses_is_newer_than_spin_3_6_provides() {
             "{interface}: not a version checked against Spin 3.6.3"
         );
     }
+}
+
+/// The module answers std's few preview 1 calls itself (src/preview1.rs), so Spin has no
+/// preview1 adapter to instantiate and wire up for every request.
+#[test]
+fn the_module_needs_no_preview1_adapter() {
+    let wasm = support::repo_root().join("target/wasm32-wasip1/release/chat_service.wasm");
+    let used = spin_test_host::module_interfaces(&wasm).unwrap();
+    assert!(
+        used.preview1.is_empty(),
+        "preview 1 imported: {:?}",
+        used.preview1
+    );
+    let imports = spin_test_host::component_imports(&wasm).unwrap();
+    assert!(
+        !imports.iter().any(|i| i.starts_with("wasi:filesystem/")),
+        "the adapter's imports are back: {imports:?}"
+    );
 }
 
 /// After a Redis restart (or `SCRIPT FLUSH`) the script is gone: EVALSHA answers NOSCRIPT,

@@ -11,6 +11,13 @@
 //! Built with the `contract` feature, it is a third reference instead: every host call a
 //! chat creation must make (see `contract.rs`) and nothing else.
 
+// The chat-service's answers to std's preview 1 calls, so that a floor needs no preview1
+// adapter either and pays for what the component pays (src/preview1.rs). Not for
+// `sdk-reply`, which stands for a typical component: its SDK executor needs the adapter.
+#[cfg(any(feature = "contract", not(feature = "sdk-reply")))]
+#[path = "../../../src/preview1.rs"]
+mod preview1;
+
 #[cfg(not(feature = "contract"))]
 use spin_sdk::redis::Connection;
 

@@ -66,11 +66,13 @@ pub fn component_imports(path: &Path) -> Result<Vec<String>> {
 /// `fermyon:spin/redis@2.0.0` and `wasi:http/incoming-handler@0.2.0`: what a host must
 /// provide whichever preview1 adapter it applies (the adapter's own imports, listed by
 /// [`component_imports`], are the host's choice: Spin links the adapter it ships).
-/// The preview1 module the adapter stands in for is left out.
+/// The preview1 module the adapter stands in for is left out of `imports`; the functions
+/// the module takes from it are `preview1` (none: no adapter is needed).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ModuleInterfaces {
     pub imports: std::collections::BTreeSet<String>,
     pub exports: std::collections::BTreeSet<String>,
+    pub preview1: std::collections::BTreeSet<String>,
 }
 
 pub fn module_interfaces(path: &Path) -> Result<ModuleInterfaces> {
@@ -84,9 +86,11 @@ pub fn module_interfaces(path: &Path) -> Result<ModuleInterfaces> {
         match payload? {
             Payload::ImportSection(reader) => {
                 for import in reader.into_imports() {
-                    let module = import?.module;
-                    if module != WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME {
-                        found.imports.insert(module.to_owned());
+                    let import = import?;
+                    if import.module == WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME {
+                        found.preview1.insert(import.name.to_owned());
+                    } else {
+                        found.imports.insert(import.module.to_owned());
                     }
                 }
             }
