@@ -25,8 +25,9 @@
 //!
 //! It is exported and answers the way the chat-service does (WASI 0.2 bindings, no async
 //! executor, headers read by name). The path is `/<token>` for a chat and
-//! `/<token>/messages` for a message to chat 1; `bench/run` keeps the lookups in the
-//! script's cache. The body is read, not parsed: parsing is the component's own work.
+//! `/<token>/messages` for a message to chat 1, or the chat-service's own two paths;
+//! `bench/run` keeps the lookups in the script's cache. The body is read, not parsed:
+//! parsing is the component's own work.
 
 use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
 use wasi::exports::http::incoming_handler::Guest;
@@ -68,10 +69,18 @@ fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
     let started = wasi::clocks::monotonic_clock::now();
     let _method = request.method();
     let path = request.path_with_query().unwrap_or_default();
-    let (token, message) = match path.trim_start_matches('/').split_once('/') {
-        Some((token, _)) => (token.to_owned(), true),
-        None => (path.trim_start_matches('/').to_owned(), false),
-    };
+    // `/<token>` and `/<token>/messages`, or the chat-service's own paths when the floor is
+    // served from its manifest (bench/instructions' `manifest_*`).
+    let route = path
+        .strip_prefix("/api/v1/chat_applications")
+        .unwrap_or(&path);
+    let token = route
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let message = route.ends_with("/messages");
     let headers = request.headers();
     let _headers =
         ["x-request-id", "origin", "idempotency-key"].map(|name| headers.get(&name.to_owned()));
