@@ -17,12 +17,13 @@ pub mod lookup;
 pub mod mysql_leases;
 pub mod numbering;
 pub mod platform;
-#[cfg(any(target_arch = "wasm32", test))]
+#[cfg(target_arch = "wasm32")]
 mod preview1;
 pub mod readiness;
 pub mod redis;
 pub mod service;
 pub mod text;
+pub mod wasi_output;
 
 use wasi::exports::http::incoming_handler::Guest;
 use wasi::http::types::{IncomingRequest, ResponseOutparam};

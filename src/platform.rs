@@ -31,7 +31,7 @@ mod imp {
 
     pub fn write_stderr(bytes: &[u8]) {
         // Nothing to do if the host's log stream refuses a line.
-        let _ = wasi::cli::stderr::get_stderr().blocking_write_and_flush(bytes);
+        let _ = crate::wasi_output::write_all(&wasi::cli::stderr::get_stderr(), bytes);
     }
 
     pub fn sleep(duration: Duration) {
@@ -126,7 +126,8 @@ thread_local! {
 }
 
 /// Writes one complete line, its newline included, to the component's stderr in a single
-/// write, so lines of concurrent requests never interleave.
+/// write (up to 4,096 bytes; a longer one in pieces), so lines of concurrent requests
+/// never interleave.
 pub fn log_line(line: &str) {
     debug_assert!(line.ends_with('\n'));
     imp::write_stderr(line.as_bytes());

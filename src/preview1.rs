@@ -21,7 +21,6 @@
 //! pays and no more.
 
 /// An `iovec` as preview 1 lays it out in linear memory.
-#[cfg(target_arch = "wasm32")]
 #[repr(C)]
 struct Ciovec {
     buf: *const u8,
@@ -29,14 +28,12 @@ struct Ciovec {
 }
 
 /// Preview 1's errno for a failed write: `EIO`.
-#[cfg(target_arch = "wasm32")]
 const ERRNO_IO: i32 = 29;
 
 /// `fd_write` for the panic message (fd 2), and for fd 1 should anything ever print.
 ///
 /// # Safety
 /// Called by wasi-libc with `iovs_len` valid `Ciovec`s at `iovs` and a writable `nwritten`.
-#[cfg(target_arch = "wasm32")]
 #[unsafe(no_mangle)]
 unsafe extern "C" fn __imported_wasi_snapshot_preview1_fd_write(
     _fd: i32,
@@ -51,11 +48,7 @@ unsafe extern "C" fn __imported_wasi_snapshot_preview1_fd_write(
     for iov in iovs {
         // SAFETY: each iovec names `len` readable bytes of linear memory.
         let bytes = unsafe { std::slice::from_raw_parts(iov.buf, iov.len) };
-        if write_all(bytes, |chunk| {
-            stderr.blocking_write_and_flush(chunk).is_ok()
-        })
-        .is_err()
-        {
+        if crate::wasi_output::write_all(&stderr, bytes).is_err() {
             return ERRNO_IO;
         }
         written += bytes.len();
@@ -69,7 +62,6 @@ unsafe extern "C" fn __imported_wasi_snapshot_preview1_fd_write(
 ///
 /// # Safety
 /// Called by wasi-libc with two writable counts.
-#[cfg(target_arch = "wasm32")]
 #[unsafe(no_mangle)]
 unsafe extern "C" fn __imported_wasi_snapshot_preview1_environ_sizes_get(
     count: *mut usize,
@@ -84,55 +76,13 @@ unsafe extern "C" fn __imported_wasi_snapshot_preview1_environ_sizes_get(
 }
 
 /// Nothing to copy: [`__imported_wasi_snapshot_preview1_environ_sizes_get`] said none.
-#[cfg(target_arch = "wasm32")]
 #[unsafe(no_mangle)]
 extern "C" fn __imported_wasi_snapshot_preview1_environ_get(_environ: i32, _buf: i32) -> i32 {
     0
 }
 
 /// Under Spin, `exit` ends the instance with a trap; so does this.
-#[cfg(target_arch = "wasm32")]
 #[unsafe(no_mangle)]
 extern "C" fn __imported_wasi_snapshot_preview1_proc_exit(_code: i32) -> ! {
     core::arch::wasm32::unreachable()
-}
-
-/// Writes `bytes` in pieces of at most 4,096 bytes, the most one
-/// `blocking-write-and-flush` takes; `Err` once `write` fails.
-pub(crate) fn write_all(bytes: &[u8], mut write: impl FnMut(&[u8]) -> bool) -> Result<(), ()> {
-    bytes
-        .chunks(4096)
-        .try_for_each(|chunk| if write(chunk) { Ok(()) } else { Err(()) })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::write_all;
-
-    #[test]
-    fn a_long_write_goes_in_pieces_the_stream_takes() {
-        let mut pieces = Vec::new();
-        let bytes = vec![7u8; 10_000];
-        assert_eq!(
-            write_all(&bytes, |chunk| {
-                pieces.push(chunk.len());
-                true
-            }),
-            Ok(())
-        );
-        assert_eq!(pieces, [4096, 4096, 1808]);
-    }
-
-    #[test]
-    fn a_refused_write_stops_the_rest() {
-        let mut calls = 0;
-        assert_eq!(
-            write_all(&[0; 9000], |_| {
-                calls += 1;
-                false
-            }),
-            Err(())
-        );
-        assert_eq!(calls, 1);
-    }
 }

@@ -5,6 +5,7 @@ use wasi::http::types::{Fields, OutgoingBody, OutgoingResponse, ResponseOutparam
 
 use super::response::Reply;
 use crate::text;
+use crate::wasi_output::{self, BLOCKING_WRITE_MAX};
 
 /// The largest body written before the response is handed to the host. The host buffers
 /// a body written that early in a small queue (one write of up to [`BLOCKING_WRITE_MAX`]
@@ -53,14 +54,7 @@ pub fn write(response_out: ResponseOutparam, reply: Reply) {
 fn send_body(body: OutgoingBody, bytes: &[u8]) {
     if let Ok(stream) = body.write() {
         // A client that hung up cannot be answered; there is nothing else to do.
-        for chunk in bytes.chunks(BLOCKING_WRITE_MAX) {
-            if stream.blocking_write_and_flush(chunk).is_err() {
-                break;
-            }
-        }
+        let _ = wasi_output::write_all(&stream, bytes);
     }
     let _ = OutgoingBody::finish(body, None);
 }
-
-/// The most `blocking-write-and-flush` accepts in one call (wasi:io 0.2).
-const BLOCKING_WRITE_MAX: usize = 4096;

@@ -17,6 +17,9 @@
 #[cfg(any(feature = "contract", not(feature = "sdk-reply")))]
 #[path = "../../../src/preview1.rs"]
 mod preview1;
+#[cfg(any(feature = "contract", not(feature = "sdk-reply")))]
+#[path = "../../../src/wasi_output.rs"]
+mod wasi_output;
 
 #[cfg(not(feature = "contract"))]
 use spin_sdk::redis::Connection;
