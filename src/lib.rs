@@ -4,7 +4,7 @@
 //! A request is parsed at the edge ([`http`], [`domain`]), numbered and queued in one
 //! atomic Redis call ([`numbering`], [`job`]) with MySQL read only on a cache miss
 //! ([`lookup`]), and answered at once; the Rails Sidekiq worker writes MySQL. The
-//! compatibility contract with the Rails side is `CONTRACT.md` in the shared folder.
+//! compatibility contract with the Rails side is docs/contract.md.
 
 #[cfg(any(target_arch = "wasm32", test))]
 mod allocator;
