@@ -1,9 +1,9 @@
 //! The Sidekiq job that carries a chat or message to the Rails worker.
 //!
 //! The JSON is what Sidekiq 7's own client pushes for an ActiveJob job under Rails 8.1
-//! (the contract's "wire format"), complete to the field: fault 6 of the Go service was a
-//! timestamp `jid`, a `job_id` that was no UUID and a missing `enqueued_at`, and Rails 8.1
-//! fails every job whose `enqueued_at` does not parse with `Time.iso8601`.
+//! (docs/contract.md §4), complete to the field: the Go service's job had a timestamp
+//! `jid`, a `job_id` that was no UUID and no `enqueued_at` (§6.6), and Rails 8.1 fails
+//! every job whose `enqueued_at` does not parse with `Time.iso8601`.
 //!
 //! The job's arguments start with ids and a number that only the numbering script knows
 //! (they come from Redis in the same atomic call that queues the job), so the component

@@ -96,7 +96,7 @@ pub fn create_message(
 }
 
 /// The chat's ids from MySQL, waiting briefly for the row of a chat this service handed out
-/// a moment ago (fault 3 of the Go service: a new chat has its number but no row until the
+/// a moment ago (docs/contract.md §6.3: a new chat has its number but no row until the
 /// worker runs its job). If the row is still missing after about a second, 409 with
 /// Retry-After rather than a `Chat not found` that is not true. Only a chat this service
 /// handed out recently is awaited: one deleted, or whose job died long ago, is the

@@ -9,11 +9,11 @@ pub const MAX_BYTES: usize = 65_535;
 /// A message body that the Rails worker will store: present in Rails' sense and small
 /// enough for TEXT.
 ///
-/// This is where fault 4 of the Go service ends. Rails validates `body` with
-/// `presence: true`, which calls `String#blank?` (`/\A[[:space:]]*\z/`, i.e. empty or only
-/// Unicode White_Space, the same set as `char::is_whitespace`). A body the worker would
-/// reject must be refused here, before a number is taken: a queued job that can never
-/// succeed is retried for days and then lost, after the client was told 201.
+/// This is where the Go service's fault of docs/contract.md §6.4 ends. Rails validates
+/// `body` with `presence: true`, which calls `String#blank?` (`/\A[[:space:]]*\z/`, i.e.
+/// empty or only Unicode White_Space, the same set as `char::is_whitespace`). A body the
+/// worker would reject must be refused here, before a number is taken: a queued job that
+/// can never succeed is retried for days and then lost, after the client was told 201.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageBody(String);
 
