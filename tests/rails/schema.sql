@@ -1,5 +1,5 @@
 -- The Rails app's tables, as its migrations create them on MySQL/MariaDB (see
--- /work/shared/CONTRACT.md, "The tables"). The service only reads these; the stand-in
+-- docs/contract.md §1). The service only reads these; the stand-in
 -- Sidekiq worker (worker.rb) writes them. Rails owns the real schema, so this file
 -- mirrors what `rails db:schema:load` would produce: BIGINT auto-increment ids,
 -- t.references columns with their own index and a fk_rails_<sha> foreign key,

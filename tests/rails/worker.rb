@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-# A stand-in for the Rails app's Sidekiq worker (see /work/shared/CONTRACT.md), so the
+# A stand-in for the Rails app's Sidekiq worker (see docs/contract.md §3, §4), so the
 # service's end-to-end tests can check that what it enqueues really turns into rows.
 #
 #   REDIS_URL=redis://127.0.0.1:6379/0 DATABASE_URL=mysql2://chat_service_local:chat-service-local@127.0.0.1:3306/NAME \
