@@ -1,7 +1,7 @@
 //! The machine's own databases stay as they were: the suite and `scripts/serve` use a
 //! MariaDB account of the project's own, made by `scripts/start-backends`, which changes
-//! no other account (issue 15, item 9: it used to let root in over TCP with an empty
-//! password, a lasting downgrade of the machine it ran on).
+//! no other account: letting root in over TCP with an empty password would be a lasting
+//! downgrade of the machine the suite runs on.
 
 mod support;
 

@@ -123,8 +123,8 @@ pub(crate) mod test_support {
         );
     }
 
-    /// Issue 15, item 8: a live-service test whose backend is down fails and says what
-    /// to start; it used to return early and pass unrun.
+    /// A live-service test whose backend is down fails and says what to start: one that
+    /// returned early would pass without having checked anything.
     #[test]
     #[should_panic(expected = "Redis is not listening on 127.0.0.1:")]
     fn a_live_test_without_its_backend_fails_and_names_what_to_start() {

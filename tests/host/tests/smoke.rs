@@ -28,7 +28,7 @@ fn required_build(p: PathBuf) -> PathBuf {
     p
 }
 
-/// Issue 15, item 8: these tests used to pass when the build was missing.
+/// A test whose build is missing must fail, not pass without having run.
 #[test]
 #[should_panic(expected = "is missing: build the component first")]
 fn a_test_without_the_components_build_fails_and_says_how_to_make_it() {
