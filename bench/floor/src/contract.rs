@@ -4,22 +4,24 @@
 //!
 //! What a warm chat creation cannot do without, and why:
 //! - the method and path (routing), and three request headers (`X-Request-Id`, `Origin`,
-//!   `Idempotency-Key`: issues #5 and #6; `Authorization` only matters with an API key),
-//!   and for a message its `Content-Length` and its body;
+//!   `Idempotency-Key`: the request id it echoes, the origin it checks and the key that
+//!   makes a retry safe, docs/contract.md §5.4; `Authorization` only matters with an API
+//!   key), and for a message its `Content-Length` and its body;
 //! - three variables (`redis_url`, `api_key`, `rate_limit_per_second`), one random draw
 //!   (the request id and the job's two ids) and three clock readings (the job's time, the
 //!   log line's duration);
 //! - one Redis connection and one call of the chat-service's own numbering script with a
-//!   job of the real size (issue #4: lookups, INCR, SADD and LPUSH in one script);
+//!   job of the real size (lookups, INCR, SADD and LPUSH in one script, so that no
+//!   number is handed out without its job: docs/contract.md §6.1);
 //! - a 201 with the contract's eight headers (`Content-Type`, five CORS headers,
 //!   `X-Request-Id`, `Content-Length`);
-//! - one JSON log line on stderr (issue #6);
+//! - one JSON log line on stderr (every request is logged);
 //! - and, never called on a warm request but imported (Spin wires up every import for
 //!   each request's instance): MySQL for a lookup that is not cached, and a clock to wait
-//!   on another request's cache fill (issue #4).
+//!   on another request's cache fill.
 //!
 //! Built with `close-first` too, it also has Redis close the connection first, as the
-//! chat-service does so that no TIME_WAIT stays on Spin's side (issue 16, src/redis.rs):
+//! chat-service does so that no TIME_WAIT stays on Spin's side (src/redis.rs):
 //! `QUIT` after the script, and after the reply a `PING` that fails once Redis's close
 //! has arrived.
 //!
