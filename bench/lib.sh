@@ -3,8 +3,7 @@
 
 # closing_floor_manifest SPIN_TOML WASM: prints the manifest of the closing contract floor.
 # It is served with the chat-service's configuration surface: every variable spin.toml
-# declares (issues 5, 6, 14 and 15 asked for each), and the four the floor reads mapped
-# into it. Spin 4.0.2 resolves every declared variable through its providers on each
+# declares, and the four the floor reads mapped into it. Spin 4.0.2 resolves every declared variable through its providers on each
 # request's first outbound connection, and that costs (bench/README.md, "What closing
 # first costs").
 closing_floor_manifest() {
