@@ -2,6 +2,7 @@
 //! `chats.number` can hold.
 
 use super::Rejected;
+use super::percent::percent_decode;
 
 /// A chat number from the URL: a positive value of MySQL's signed 32-bit `chats.number`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,7 +12,10 @@ impl ChatNumber {
     /// Text that is not a decimal integer is [`Rejected::ChatNumberNotAnInteger`]; an
     /// integer that no `chats.number` can hold (0, negative, or above 2,147,483,647) is
     /// [`Rejected::ChatNumberOutOfRange`]: it names a chat that cannot exist.
+    /// Parses the raw (still percent-encoded) path segment.
     pub fn parse(segment: &str) -> Result<Self, Rejected> {
+        let segment = percent_decode(segment).ok_or(Rejected::ChatNumberNotAnInteger)?;
+        let segment = segment.as_str();
         let digits = segment
             .strip_prefix(['-', '+'])
             .unwrap_or(segment)
@@ -65,5 +69,19 @@ mod tests {
                 "{n:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_segment_is_read_percent_decoded_as_rails_reads_it() {
+        assert_eq!(ChatNumber::parse("%31").map(ChatNumber::get), Ok(1));
+        assert_eq!(ChatNumber::parse("1%32").map(ChatNumber::get), Ok(12));
+        assert_eq!(
+            ChatNumber::parse("%"),
+            Err(Rejected::ChatNumberNotAnInteger)
+        );
+        assert_eq!(
+            ChatNumber::parse("%2D1"),
+            Err(Rejected::ChatNumberOutOfRange)
+        );
     }
 }

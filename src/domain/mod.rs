@@ -16,6 +16,7 @@
 mod chat_number;
 mod idempotency_key;
 mod message_body;
+mod percent;
 mod rejected;
 mod token;
 

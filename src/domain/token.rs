@@ -2,6 +2,7 @@
 //! `chat_applications.token` row could hold.
 
 use super::Rejected;
+use super::percent::percent_decode;
 
 /// The longest token `chat_applications.token` (VARCHAR(255)) can hold, in characters.
 const MAX_CHARS: usize = 255;
@@ -30,25 +31,6 @@ impl Token {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-}
-
-/// Decodes `%XX` escapes; `None` for a malformed escape or a result that is not UTF-8.
-fn percent_decode(input: &str) -> Option<String> {
-    let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
