@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::config::without_credentials;
+use crate::config::{ConfigError, without_credentials};
 use crate::domain::Rejected;
 
 /// Seconds a client should wait before retrying a 503, 409 (chat pending) or 429.
@@ -168,6 +168,14 @@ impl From<Rejected> for ApiError {
             Rejected::MessageBodyTooLong => Self::MessageBodyTooLong,
             Rejected::InvalidIdempotencyKey => Self::InvalidIdempotencyKey,
         }
+    }
+}
+
+/// Every settings error is the same answer: the deployment is wrong (500, no
+/// `Retry-After`), with what to fix in the log.
+impl From<ConfigError> for ApiError {
+    fn from(error: ConfigError) -> Self {
+        Self::misconfigured(error)
     }
 }
 

@@ -5,6 +5,7 @@
 
 use spin_sdk::mysql::{Connection, DbValue, MysqlError, ParameterValue};
 
+use crate::config::ConfigError;
 use crate::config::{Config, without_password};
 use crate::domain::{ChatNumber, Token};
 use crate::error::{ApiError, Backend};
@@ -174,9 +175,31 @@ fn mysql_unavailable(error: MysqlError) -> ApiError {
     ApiError::unavailable(Backend::Mysql, format!("{error:?}"))
 }
 
-/// A failed `open`, whose text may quote the URL it was given.
+/// A failed `open`, whose text may quote the URL it was given: the password is masked in
+/// the host's own text, before anything escapes it (a `"` or `\` in a password would
+/// otherwise be spelt differently in the log than in the URL, and slip through).
+///
+/// Spin refuses a host outside `allowed_outbound_hosts` with `connection-failed("address
+/// <url> is not permitted")`: a misconfiguration, not an outage.
 fn mysql_unreachable(error: MysqlError, url: &str) -> ApiError {
-    ApiError::unavailable(Backend::Mysql, without_password(&format!("{error:?}"), url))
+    let (kind, text) = match &error {
+        MysqlError::ConnectionFailed(text) => ("ConnectionFailed", text),
+        MysqlError::BadParameter(text) => ("BadParameter", text),
+        MysqlError::QueryFailed(text) => ("QueryFailed", text),
+        MysqlError::ValueConversionFailed(text) => ("ValueConversionFailed", text),
+        MysqlError::Other(text) => ("Other", text),
+    };
+    if kind == "ConnectionFailed" && text.ends_with("is not permitted") {
+        return ConfigError::HostNotAllowed {
+            url_variable: "mysql_url",
+            host_variable: "mysql_host",
+        }
+        .into();
+    }
+    ApiError::unavailable(
+        Backend::Mysql,
+        format!("{kind}({:?})", without_password(text, url)),
+    )
 }
 
 #[cfg(test)]
@@ -197,5 +220,65 @@ mod tests {
         assert_eq!(read, [7, 1 << 40, 9, 12, 13]);
         assert_eq!(int(&row, 5).unwrap_err().status(), 503);
         assert_eq!(int(&row, 6).unwrap_err().status(), 503);
+    }
+
+    #[test]
+    fn a_host_spin_does_not_allow_is_a_misconfiguration_that_names_the_variable() {
+        let url = "mysql://chat:secret@db.internal:3306/chat";
+        let refused = MysqlError::ConnectionFailed(format!("address {url} is not permitted"));
+        let error = mysql_unreachable(refused, url);
+        assert_eq!(error.status(), 500);
+        let detail = error.log_detail().unwrap();
+        assert!(
+            detail.contains("mysql_host") && !detail.contains("secret"),
+            "{detail}"
+        );
+    }
+
+    /// Passwords with every character that escaping, URL syntax or percent-encoding
+    /// treats specially, raw and percent-encoded in the URL, quoted by the host raw or
+    /// decoded: none reaches the log.
+    #[test]
+    fn no_password_spelling_reaches_the_log() {
+        const CHARS: &[&str] = &[
+            "\"", "\\", "@", ":", "%", "/", "#", "?", "é", "👋", "a", "Z", "0", " ", "'", "%41",
+        ];
+        let mut seed = 0x2545_F491_4F6C_DD1D_u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..5_000 {
+            let length = 4 + next() % 12;
+            let password: String = (0..length)
+                .map(|_| CHARS[(next() % CHARS.len() as u64) as usize])
+                .collect();
+            let encoded: String = password
+                .bytes()
+                .map(|b| match b {
+                    b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => (b as char).to_string(),
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            for in_url in [password.as_str(), encoded.as_str()] {
+                let url = format!("mysql://chat:{in_url}@127.0.0.2:3306/chat");
+                for quoted in [
+                    url.clone(),
+                    format!("mysql://chat:{password}@127.0.0.2:3306/chat"),
+                ] {
+                    let error =
+                        MysqlError::ConnectionFailed(format!("cannot reach {quoted}: refused"));
+                    let detail = mysql_unreachable(error, &url).log_detail().unwrap();
+                    for spelling in [&password, &encoded] {
+                        assert!(
+                            !detail.contains(spelling.as_str()),
+                            "{password:?}: {detail}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }

@@ -17,7 +17,7 @@ use std::rc::Rc;
 
 use spin_sdk::redis::{Connection, Error as RedisError, RedisParameter, RedisResult};
 
-use crate::config::without_password;
+use crate::config::{ConfigError, without_password};
 use crate::error::{ApiError, Backend};
 
 /// One Redis connection, opened for this request.
@@ -95,9 +95,24 @@ fn unavailable(error: RedisError) -> ApiError {
     ApiError::unavailable(Backend::Redis, format!("{error:?}"))
 }
 
-/// A failed `open`, whose text may quote the URL it was given.
+/// A failed `open`. Spin answers `invalid-address` for a host outside
+/// `allowed_outbound_hosts` (or an address it cannot parse, which `redis_url`'s own check
+/// has already refused): a misconfiguration to fix, not an outage to retry. Any other
+/// text may quote the URL it was given: its password is masked in the host's own text,
+/// before anything escapes it.
 fn unreachable(error: &RedisError, url: &str) -> ApiError {
-    ApiError::unavailable(Backend::Redis, without_password(&format!("{error:?}"), url))
+    match error {
+        RedisError::InvalidAddress => ConfigError::HostNotAllowed {
+            url_variable: "redis_url",
+            host_variable: "redis_host",
+        }
+        .into(),
+        RedisError::Other(text) => ApiError::unavailable(
+            Backend::Redis,
+            format!("Other({:?})", without_password(text, url)),
+        ),
+        typed => ApiError::unavailable(Backend::Redis, format!("{typed:?}")),
+    }
 }
 
 #[cfg(test)]
@@ -115,5 +130,22 @@ mod tests {
         assert!(!is_noscript(&RedisError::Other(
             "ERR wrong number".to_owned()
         )));
+    }
+
+    #[test]
+    fn an_address_spin_refuses_is_a_misconfiguration_naming_redis_host() {
+        let error = unreachable(&RedisError::InvalidAddress, "redis://10.0.0.9:6379");
+        assert_eq!(error.status(), 500);
+        assert!(error.log_detail().unwrap().contains("redis_host"));
+        let error = unreachable(&RedisError::TooManyConnections, "redis://r");
+        assert_eq!(error.status(), 503);
+    }
+
+    #[test]
+    fn a_password_with_quotes_or_backslashes_is_masked_before_it_is_escaped() {
+        let url = r#"redis://chat:Pa"ss\W0rd@127.0.0.2:6379"#;
+        let error = RedisError::Other(format!("cannot connect to {url}"));
+        let detail = unreachable(&error, url).log_detail().unwrap();
+        assert!(!detail.contains("Pa"), "{detail}");
     }
 }

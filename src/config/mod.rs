@@ -4,13 +4,13 @@
 //! variable is a host call each. The variables are declared in `spin.toml` and set with
 //! `--variable`, `SPIN_VARIABLE_*` or a variables provider (see `runtime-config.toml`).
 
+mod error;
 mod masking;
 mod mysql_url;
 mod redis_url;
 
+pub use error::ConfigError;
 pub use masking::{without_credentials, without_password};
-
-use crate::error::ApiError;
 
 /// Where Redis and MySQL are, as the URLs Spin's outbound interfaces open.
 pub struct Config {
@@ -22,8 +22,10 @@ pub struct Config {
     variables: Box<Variables>,
 }
 
-/// Looks a Spin variable up by name.
-type Variables = dyn Fn(&str) -> Option<String>;
+/// Looks a Spin variable up by name: `Ok(None)` when it is not defined (its default
+/// applies), an error when the provider could not say (never read as "not set").
+pub type Lookup = dyn Fn(&'static str) -> Result<Option<String>, ConfigError>;
+type Variables = Lookup;
 
 impl std::fmt::Debug for Config {
     // The URLs may hold passwords, so a debug print shows none of them.
@@ -34,10 +36,12 @@ impl std::fmt::Debug for Config {
 
 impl Config {
     /// Reads the settings through `get` (Spin's `variables::get` in the component).
-    pub fn load(get: impl Fn(&str) -> Option<String> + 'static) -> Result<Self, ApiError> {
+    pub fn load(
+        get: impl Fn(&'static str) -> Result<Option<String>, ConfigError> + 'static,
+    ) -> Result<Self, ConfigError> {
         Ok(Self {
             redis_url: redis_url::parse(&require(&get, "redis_url")?)?,
-            rate_limit_per_second: rate_limit(get("rate_limit_per_second").as_deref())?,
+            rate_limit_per_second: rate_limit(get("rate_limit_per_second")?.as_deref())?,
             variables: Box::new(get),
         })
     }
@@ -45,14 +49,14 @@ impl Config {
     /// `mysql://user[:password]@host[:port]/database[?ssl-mode=...]` (see [`mysql_url`]),
     /// read only when MySQL is needed (a cache miss), so a warm request makes one host
     /// call fewer.
-    pub fn mysql_url(&self) -> Result<String, ApiError> {
+    pub fn mysql_url(&self) -> Result<String, ConfigError> {
         mysql_url::parse(&require(&self.variables, "mysql_url")?)
     }
 
     /// `lookup_cache_seconds`: how long a looked-up application or chat id is cached, and
     /// so how long writes can still reach one deleted in MySQL (docs/rails.md). Read only
     /// when a request fills the cache.
-    pub fn cache_seconds(&self) -> Result<i64, ApiError> {
+    pub fn cache_seconds(&self) -> Result<i64, ConfigError> {
         bounded(&self.variables, "lookup_cache_seconds", 300, 86_400)
     }
 
@@ -60,14 +64,14 @@ impl Config {
     /// all its instances and nodes (10 unless set), so that it never takes the
     /// connections the Rails app sharing the database needs; beyond it a lookup is a 503
     /// at once. Read only when a request needs MySQL.
-    pub fn mysql_max_connections(&self) -> Result<u32, ApiError> {
+    pub fn mysql_max_connections(&self) -> Result<u32, ConfigError> {
         let most = bounded(&self.variables, "mysql_max_connections", 10, 10_000)?;
         Ok(u32::try_from(most).unwrap_or(u32::MAX))
     }
 
     /// `idempotency_key_seconds`: how long an `Idempotency-Key` is remembered, and so how
     /// many records Redis holds (docs/operations.md). Read only for a request with a key.
-    pub fn idempotency_seconds(&self) -> Result<i64, ApiError> {
+    pub fn idempotency_seconds(&self) -> Result<i64, ConfigError> {
         bounded(
             &self.variables,
             "idempotency_key_seconds",
@@ -80,39 +84,42 @@ impl Config {
 /// A whole number (a lifetime in seconds, a count) from 1 to `most`; `default` when
 /// unset or empty.
 fn bounded(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &str,
+    get: &impl Fn(&'static str) -> Result<Option<String>, ConfigError>,
+    name: &'static str,
     default: i64,
     most: i64,
-) -> Result<i64, ApiError> {
-    match get(name).as_deref().map(str::trim) {
+) -> Result<i64, ConfigError> {
+    match get(name)?.as_deref().map(str::trim) {
         None | Some("") => Ok(default),
         Some(text) => text
             .parse()
             .ok()
             .filter(|n| (1..=most).contains(n))
             .ok_or_else(|| {
-                ApiError::misconfigured(format!(
+                ConfigError::invalid(format!(
                     "variable {name} is not a whole number from 1 to {most}: {text:?}"
                 ))
             }),
     }
 }
 
-fn require(get: &impl Fn(&str) -> Option<String>, name: &str) -> Result<String, ApiError> {
-    get(name)
+fn require(
+    get: &impl Fn(&'static str) -> Result<Option<String>, ConfigError>,
+    name: &'static str,
+) -> Result<String, ConfigError> {
+    get(name)?
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
-        .ok_or_else(|| ApiError::misconfigured(format!("variable {name} is not set")))
+        .ok_or(ConfigError::Missing { name })
 }
 
 /// Off (0) unless set: the Go service had no limit, and a limit that is on by surprise
 /// would turn a busy application's traffic into 429s.
-fn rate_limit(value: Option<&str>) -> Result<u32, ApiError> {
+fn rate_limit(value: Option<&str>) -> Result<u32, ConfigError> {
     match value.map(str::trim) {
         None | Some("") => Ok(0),
         Some(text) => text.parse().map_err(|_| {
-            ApiError::misconfigured(format!(
+            ConfigError::invalid(format!(
                 "variable rate_limit_per_second is not a whole number of requests: {text:?}"
             ))
         }),
@@ -136,17 +143,19 @@ fn parameter_name(query: &str) -> String {
 mod tests {
     use super::*;
 
+    use crate::error::ApiError;
+
     fn load(pairs: &[(&str, &str)]) -> Result<Config, ApiError> {
         let pairs: Vec<(String, String)> = pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        Config::load(move |name| {
-            pairs
+        Ok(Config::load(move |name| {
+            Ok(pairs
                 .iter()
                 .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        })
+                .map(|(_, v)| v.clone()))
+        })?)
     }
 
     #[test]
@@ -204,7 +213,7 @@ mod tests {
             "mysql://u:secret@d/x?a=b",
         ] {
             let config = load(&[("redis_url", "redis://r"), ("mysql_url", mysql)]).unwrap();
-            let error = config.mysql_url().unwrap_err();
+            let error = ApiError::from(config.mysql_url().unwrap_err());
             assert_eq!(error.status(), 500);
             assert!(!error.log_detail().unwrap().contains("secret"));
         }
@@ -234,7 +243,51 @@ mod tests {
         );
         for bad in ["0", "-5", "1.5", "a day", "86401"] {
             let (cache, _) = lifetimes(&[("lookup_cache_seconds", bad)]);
-            assert_eq!(cache.unwrap_err().status(), 500, "{bad}");
+            assert_eq!(ApiError::from(cache.unwrap_err()).status(), 500, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_variable_the_provider_cannot_read_is_an_error_never_its_default() {
+        let down = |failing: &'static str| {
+            move |name: &str| {
+                if name == failing {
+                    Err(ConfigError::Unreadable {
+                        name: failing,
+                        cause: "vault: connection refused".to_owned(),
+                    })
+                } else {
+                    Ok(match name {
+                        "redis_url" => Some("redis://r".to_owned()),
+                        "mysql_url" => Some("mysql://u@m/chat".to_owned()),
+                        _ => None,
+                    })
+                }
+            }
+        };
+        for name in ["redis_url", "rate_limit_per_second"] {
+            let error = ApiError::from(Config::load(down(name)).unwrap_err());
+            assert_eq!(error.status(), 500, "{name}");
+            assert!(error.log_detail().unwrap().contains(name), "{name}");
+        }
+        for name in [
+            "mysql_url",
+            "lookup_cache_seconds",
+            "mysql_max_connections",
+            "idempotency_key_seconds",
+        ] {
+            let config = Config::load(down(name)).unwrap();
+            let failed = [
+                config.mysql_url().err(),
+                config.cache_seconds().err(),
+                config.mysql_max_connections().err(),
+                config.idempotency_seconds().err(),
+            ];
+            assert_eq!(failed.iter().flatten().count(), 1, "{name}");
+        }
+        let undefined = Config::load(|name| Ok((name == "redis_url").then(|| "redis://r".into())));
+        let config = undefined.unwrap();
+        assert_eq!(config.rate_limit_per_second, 0);
+        assert_eq!(config.cache_seconds(), Ok(300));
     }
 }

@@ -15,7 +15,7 @@
 //! fallback to plaintext, a TLS config of the Go program's own) is refused, never
 //! silently turned into plaintext.
 
-use crate::error::ApiError;
+use super::ConfigError;
 
 /// The `ssl-mode` values MySQL's clients define. All but `DISABLED` get Spin's full
 /// verification, which is what `VERIFY_IDENTITY` asks and stricter than the others ask.
@@ -29,13 +29,13 @@ const SSL_MODES: [&str; 5] = [
 
 /// `value` as the URL to open: a `mysql://` URL, or a Go driver DSN
 /// (`user:password@tcp(host:port)/database?tls=true`).
-pub fn parse(value: &str) -> Result<String, ApiError> {
+pub fn parse(value: &str) -> Result<String, ConfigError> {
     let url = if value.starts_with("mysql://") {
         value.to_owned()
     } else {
         go_dsn_to_url(value)?.ok_or_else(|| {
             // The value may hold a password: the error names its form, not its content.
-            ApiError::misconfigured(
+            ConfigError::invalid(
                 "variable mysql_url is neither a mysql:// URL nor a Go DSN user:password@tcp(host:port)/database",
             )
         })?
@@ -45,11 +45,11 @@ pub fn parse(value: &str) -> Result<String, ApiError> {
 }
 
 /// Refuses what Spin's MySQL cannot take: see the module comment.
-fn check_parameters(url: &str) -> Result<(), ApiError> {
+fn check_parameters(url: &str) -> Result<(), ConfigError> {
     // After the user info, which ends at the last `@` and may hold `?` or `#`.
     let location = url.rsplit_once('@').map_or(url, |(_, after)| after);
     if location.contains('#') {
-        return Err(ApiError::misconfigured(
+        return Err(ConfigError::invalid(
             "variable mysql_url has a fragment (#...), which Spin's MySQL cannot take",
         ));
     }
@@ -59,14 +59,14 @@ fn check_parameters(url: &str) -> Result<(), ApiError> {
     for pair in query.split('&').filter(|pair| !pair.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         if !matches!(name.to_ascii_lowercase().as_str(), "ssl-mode" | "sslmode") {
-            return Err(ApiError::misconfigured(format!(
+            return Err(ConfigError::invalid(format!(
                 "variable mysql_url has the parameter {}, which Spin's MySQL cannot take \
                  (it takes ssl-mode only)",
                 super::parameter_name(pair)
             )));
         }
         if !SSL_MODES.contains(&value.to_ascii_lowercase().as_str()) {
-            return Err(ApiError::misconfigured(
+            return Err(ConfigError::invalid(
                 "variable mysql_url has an ssl-mode that is none of DISABLED, PREFERRED, \
                  REQUIRED, VERIFY_CA, VERIFY_IDENTITY",
             ));
@@ -78,7 +78,7 @@ fn check_parameters(url: &str) -> Result<(), ApiError> {
 /// The Go driver's DSN grammar: `[user[:password]@][tcp[(address)]]/dbname[?params]`.
 /// The user info ends at the last `@` before the database, so a password may hold `@`.
 /// `Ok(None)` when `dsn` is not in that form.
-fn go_dsn_to_url(dsn: &str) -> Result<Option<String>, ApiError> {
+fn go_dsn_to_url(dsn: &str) -> Result<Option<String>, ConfigError> {
     let (without_params, params) = dsn.split_once('?').unwrap_or((dsn, ""));
     let Some((before_db, database)) = without_params.rsplit_once('/') else {
         return Ok(None);
@@ -120,7 +120,7 @@ fn go_dsn_to_url(dsn: &str) -> Result<Option<String>, ApiError> {
 /// The `ssl-mode` for the Go driver's `tls` parameter, the one Go DSN parameter that
 /// changes what reaches the wire; the others (`parseTime`, `charset`, timeouts, ...) set
 /// how the Go program read results, and are dropped.
-fn go_tls(params: &str) -> Result<Option<&'static str>, ApiError> {
+fn go_tls(params: &str) -> Result<Option<&'static str>, ConfigError> {
     let tls = params
         .split('&')
         .filter_map(|pair| pair.split_once('='))
@@ -130,16 +130,16 @@ fn go_tls(params: &str) -> Result<Option<&'static str>, ApiError> {
     match tls.map(str::to_ascii_lowercase).as_deref() {
         None | Some("false" | "0") => Ok(None),
         Some("true" | "1") => Ok(Some("VERIFY_IDENTITY")),
-        Some("skip-verify") => Err(ApiError::misconfigured(
+        Some("skip-verify") => Err(ConfigError::invalid(
             "variable mysql_url asks for tls=skip-verify, TLS without verification, which \
              Spin's MySQL cannot do: put the server's CA in the system's roots or \
              SSL_CERT_FILE and use tls=true",
         )),
-        Some("preferred") => Err(ApiError::misconfigured(
+        Some("preferred") => Err(ConfigError::invalid(
             "variable mysql_url asks for tls=preferred, TLS without verification or \
              plaintext, which Spin's MySQL cannot do: use tls=true (or tls=false)",
         )),
-        Some(_) => Err(ApiError::misconfigured(
+        Some(_) => Err(ConfigError::invalid(
             "variable mysql_url names a custom TLS config of the Go driver (tls=<name>), \
              which Spin's MySQL cannot take: use tls=true with the CA in SSL_CERT_FILE",
         )),
@@ -163,7 +163,7 @@ mod tests {
     use super::*;
 
     fn detail(value: &str) -> String {
-        let error = parse(value).unwrap_err();
+        let error = crate::error::ApiError::from(parse(value).unwrap_err());
         assert_eq!(error.status(), 500, "{value}");
         let detail = error.log_detail().unwrap();
         assert!(!detail.contains("secret"), "{value}: {detail}");

@@ -7,17 +7,17 @@
 //! password would go to whoever answers) and query parameters (`?protocol=resp3` makes
 //! replies that Spin's interface cannot return).
 
-use crate::error::ApiError;
+use super::ConfigError;
 
 /// `value` as the URL to open: a `redis://` or `rediss://` URL, or the Go service's
 /// `REDIS_URL` form `host:port`, which is plaintext as it was there.
-pub fn parse(value: &str) -> Result<String, ApiError> {
+pub fn parse(value: &str) -> Result<String, ConfigError> {
     let url = match value.split_once("://") {
         None => format!("redis://{value}"),
         Some(("redis" | "rediss", _)) => value.to_owned(),
         // The value may hold a password: errors name its form, not its content.
         Some(_) => {
-            return Err(ApiError::misconfigured(
+            return Err(ConfigError::invalid(
                 "variable redis_url is neither a redis:// or rediss:// URL nor host:port",
             ));
         }
@@ -28,13 +28,13 @@ pub fn parse(value: &str) -> Result<String, ApiError> {
         .rsplit_once('@')
         .map_or(url.as_str(), |(_, after)| after);
     if location.contains('#') {
-        return Err(ApiError::misconfigured(
+        return Err(ConfigError::invalid(
             "variable redis_url has a fragment (#insecure turns TLS verification off, \
              which this service refuses: add the server's CA to SSL_CERT_FILE instead)",
         ));
     }
     if let Some((_, query)) = location.split_once('?') {
-        return Err(ApiError::misconfigured(format!(
+        return Err(ConfigError::invalid(format!(
             "variable redis_url has the parameter {}, and takes none",
             super::parameter_name(query)
         )));
@@ -74,13 +74,11 @@ mod tests {
             "redis+unix:///run/redis.sock",
             "http://secret@cache",
         ] {
-            let error = parse(url).unwrap_err();
+            let error = crate::error::ApiError::from(parse(url).unwrap_err());
             assert_eq!(error.status(), 500, "{url}");
             assert!(!error.log_detail().unwrap().contains("secret"), "{url}");
         }
-        let detail = parse("redis://c/0?protocol=resp3")
-            .unwrap_err()
-            .log_detail();
-        assert!(detail.unwrap().contains("protocol"));
+        let detail = parse("redis://c/0?protocol=resp3").unwrap_err().to_string();
+        assert!(detail.contains("protocol"));
     }
 }

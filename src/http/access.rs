@@ -4,6 +4,7 @@
 //! `Access-Control-Allow-Origin` is `*`. Operators turn them on with the `api_key`
 //! (secret) and `cors_allowed_origins` variables.
 
+use crate::config::ConfigError;
 use crate::error::ApiError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,10 +14,12 @@ pub struct Access {
 
 impl Access {
     /// Reads the key through `get` (Spin's `variables::get` in the component).
-    pub fn load(get: impl Fn(&str) -> Option<String>) -> Self {
-        Self {
-            api_key: get("api_key").filter(|key| !key.is_empty()),
-        }
+    pub fn load(
+        get: impl Fn(&'static str) -> Result<Option<String>, ConfigError>,
+    ) -> Result<Self, ConfigError> {
+        Ok(Self {
+            api_key: get("api_key")?.filter(|key| !key.is_empty()),
+        })
     }
 
     /// Whether a request must present a key (and so its `Authorization` header be read).
@@ -43,22 +46,25 @@ impl Access {
 }
 
 /// The `Access-Control-Allow-Origin` value for a request's `Origin`: `*` when any origin is
-/// admitted, the origin itself when it is on the list, none otherwise. The list is read
-/// only for requests that carry an `Origin` (browsers'); others get `*`, which grants a
-/// non-browser client nothing it did not have.
-pub fn allow_origin(origin: Option<&[u8]>, get: impl Fn(&str) -> Option<String>) -> Option<String> {
-    let Some(origin) = origin else {
-        return Some("*".to_owned());
-    };
-    let list = get("cors_allowed_origins").unwrap_or_default();
+/// admitted, the origin itself when it is on the list, none otherwise (a request without
+/// `Origin` is not a browser's cross-origin one and needs none). Every reply also carries
+/// `Vary: Origin`, so a shared cache never serves one origin's answer to another.
+pub fn allow_origin(
+    origin: Option<&[u8]>,
+    get: impl Fn(&'static str) -> Result<Option<String>, ConfigError>,
+) -> Result<Option<String>, ConfigError> {
+    let list = get("cors_allowed_origins")?.unwrap_or_default();
     let list = list.trim();
     if list.is_empty() || list == "*" {
-        return Some("*".to_owned());
+        return Ok(Some("*".to_owned()));
     }
-    let origin = std::str::from_utf8(origin).ok()?;
-    list.split(',')
+    let Some(origin) = origin.and_then(|origin| std::str::from_utf8(origin).ok()) else {
+        return Ok(None);
+    };
+    Ok(list
+        .split(',')
         .any(|o| o.trim() == origin)
-        .then(|| origin.to_owned())
+        .then(|| origin.to_owned()))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -75,21 +81,33 @@ mod tests {
 
     fn access(api_key: &str) -> Access {
         let api_key = api_key.to_owned();
-        Access::load(move |name| (name == "api_key").then(|| api_key.clone()))
+        Access::load(move |name| Ok((name == "api_key").then(|| api_key.clone()))).unwrap()
     }
 
-    fn origins(list: &'static str) -> impl Fn(&str) -> Option<String> {
-        move |name| (name == "cors_allowed_origins").then(|| list.to_owned())
+    fn origins(list: &'static str) -> impl Fn(&'static str) -> Result<Option<String>, ConfigError> {
+        move |name| Ok((name == "cors_allowed_origins").then(|| list.to_owned()))
+    }
+
+    fn unset(_: &'static str) -> Result<Option<String>, ConfigError> {
+        Ok(None)
+    }
+
+    fn down(name: &'static str) -> Result<Option<String>, ConfigError> {
+        Err(ConfigError::Unreadable {
+            name,
+            cause: "provider down".to_owned(),
+        })
     }
 
     #[test]
     fn off_by_default() {
-        let open = Access::load(|_| None);
+        let open = Access::load(unset).unwrap();
         assert_eq!(open.authorize(None), Ok(()));
         assert_eq!(access("").authorize(None), Ok(()));
-        let any = Some("*".to_owned());
-        assert_eq!(allow_origin(Some(b"https://x.example"), |_| None), any);
+        let any = Ok(Some("*".to_owned()));
+        assert_eq!(allow_origin(Some(b"https://x.example"), unset), any);
         assert_eq!(allow_origin(Some(b"https://x.example"), origins("*")), any);
+        assert_eq!(allow_origin(None, unset), any);
     }
 
     #[test]
@@ -116,8 +134,16 @@ mod tests {
     fn listed_origins_are_echoed_and_others_get_none() {
         let listed = origins("https://a.example, https://b.example");
         let b = allow_origin(Some(b"https://b.example"), &listed);
-        assert_eq!(b, Some("https://b.example".to_owned()));
-        assert_eq!(allow_origin(Some(b"https://c.example"), &listed), None);
-        assert_eq!(allow_origin(None, &listed), Some("*".to_owned()));
+        assert_eq!(b, Ok(Some("https://b.example".to_owned())));
+        assert_eq!(allow_origin(Some(b"https://c.example"), &listed), Ok(None));
+        // Not `*`: a shared cache could hand that answer to an unlisted origin.
+        assert_eq!(allow_origin(None, &listed), Ok(None));
+    }
+
+    #[test]
+    fn a_provider_that_cannot_answer_fails_closed() {
+        assert!(Access::load(down).is_err());
+        assert!(allow_origin(Some(b"https://x.example"), down).is_err());
+        assert!(allow_origin(None, down).is_err());
     }
 }

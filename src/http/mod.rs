@@ -17,7 +17,7 @@ mod write;
 
 use wasi::http::types::{IncomingRequest, ResponseOutparam};
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::domain::IdempotencyKey;
 use crate::error::ApiError;
 use crate::platform;
@@ -44,41 +44,40 @@ pub fn serve(request: IncomingRequest, response_out: ResponseOutparam) {
 
     let headers = Headers(request.headers());
     let request_id = RequestId::from_header(headers.first("x-request-id").as_deref());
-    let origin = access::allow_origin(headers.first("origin").as_deref(), |name| {
-        spin_sdk::variables::get(name).ok()
-    });
+    // Liveness reads no settings: a secrets store's outage must not get every pod
+    // restarted. Every other route reads them, and one that cannot be read fails the
+    // request (500) rather than falling back to a default: no key asked, any origin.
+    let origin = match matched.endpoint {
+        Ok(Endpoint::Health) => Ok(Some("*".to_owned())),
+        _ => access::allow_origin(headers.first("origin").as_deref(), variable),
+    };
 
-    let outcome = match matched.endpoint {
+    let outcome = match (&origin, matched.endpoint) {
+        (Err(error), _) => Err(ApiError::from(error.clone())),
+        (Ok(_), Err(error)) => Err(error),
         // The preflight and the probes stay open: browsers send no credentials on a
-        // preflight, and orchestrators' probes carry none.
-        Ok(endpoint @ (Endpoint::Preflight | Endpoint::Health | Endpoint::Ready)) => {
+        // preflight, and orchestrators' probes carry none. Neither do 404 and 405
+        // answers need a key: they say only what the published API already says.
+        (Ok(_), Ok(endpoint @ (Endpoint::Preflight | Endpoint::Health | Endpoint::Ready))) => {
             drop(headers);
             handle(endpoint, request, &Posted::default())
         }
-        Ok(endpoint) => {
-            let access = Access::load(|name| spin_sdk::variables::get(name).ok());
-            let authorization = access
-                .requires_key()
-                .then(|| headers.first("authorization"))
-                .flatten();
-            match access.authorize(authorization.as_deref()) {
-                Ok(()) => {
-                    let posted = Posted {
-                        idempotency_key: headers.first("idempotency-key"),
-                        content_length: matches!(endpoint, Endpoint::CreateMessage { .. })
-                            .then(|| headers.first("content-length"))
-                            .flatten(),
-                    };
-                    drop(headers);
-                    handle(endpoint, request, &posted)
-                }
-                Err(error) => Err(error),
+        (Ok(_), Ok(endpoint)) => match authorize(&headers) {
+            Err(error) => Err(error),
+            Ok(()) => {
+                let posted = Posted {
+                    idempotency_key: headers.first("idempotency-key"),
+                    content_length: matches!(endpoint, Endpoint::CreateMessage { .. })
+                        .then(|| headers.first("content-length"))
+                        .flatten(),
+                };
+                drop(headers);
+                handle(endpoint, request, &posted)
             }
-        }
-        Err(error) => Err(error),
+        },
     };
     let mut reply = outcome.unwrap_or_else(|error| Reply::error(&error));
-    reply.allow_origin(origin);
+    reply.allow_origin(origin.unwrap_or(None));
     reply.request_id(request_id.as_str());
     let (status, detail) = (reply.status, reply.detail.take());
     write(response_out, reply);
@@ -123,8 +122,31 @@ fn handle(
     }
 }
 
+/// With an API key configured, a creation needs `Authorization: Bearer <key>`.
+fn authorize(headers: &Headers) -> Result<(), ApiError> {
+    let access = Access::load(variable)?;
+    let authorization = access
+        .requires_key()
+        .then(|| headers.first("authorization"))
+        .flatten();
+    access.authorize(authorization.as_deref())
+}
+
 fn config() -> Result<Config, ApiError> {
-    Config::load(|name| spin_sdk::variables::get(name).ok())
+    Ok(Config::load(variable)?)
+}
+
+/// A Spin variable: `None` when it is undefined (its default applies); any other error,
+/// a provider that is down or refuses, is an error that names the variable.
+fn variable(name: &'static str) -> Result<Option<String>, ConfigError> {
+    use spin_sdk::variables::Error;
+    match spin_sdk::variables::get(name) {
+        Ok(value) => Ok(Some(value)),
+        Err(Error::Undefined(_)) => Ok(None),
+        Err(Error::InvalidName(cause) | Error::Provider(cause) | Error::Other(cause)) => {
+            Err(ConfigError::Unreadable { name, cause })
+        }
+    }
 }
 
 /// No input makes the edge panic: every method, path and body the parsers can be handed,

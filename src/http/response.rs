@@ -105,20 +105,16 @@ impl Reply {
     }
 
     /// Sets `Access-Control-Allow-Origin` to what the access settings admit for this
-    /// request; a value other than `*` depends on the request, so caches must vary on it.
+    /// request. With an origin list configured, whether the header is sent and what it
+    /// says depend on `Origin`, so every reply has caches vary on it: a reply cached for
+    /// one origin (or for none) must not be served to another.
     pub fn allow_origin(&mut self, origin: Option<String>) {
         self.headers
             .retain(|(name, _)| *name != "access-control-allow-origin");
-        match origin {
-            Some(origin) if origin == "*" => {
-                self.headers.push(("access-control-allow-origin", origin));
-            }
-            Some(origin) => {
-                self.headers.push(("access-control-allow-origin", origin));
-                self.headers.push(("vary", "Origin".to_owned()));
-            }
-            None => self.headers.push(("vary", "Origin".to_owned())),
+        if let Some(origin) = origin {
+            self.headers.push(("access-control-allow-origin", origin));
         }
+        self.headers.push(("vary", "Origin".to_owned()));
     }
 
     /// Every response is `application/json` and carries the CORS headers, even 204.

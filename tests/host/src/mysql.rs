@@ -172,7 +172,11 @@ impl v2::Host for HostState {}
 
 impl v2::HostConnection for HostState {
     async fn open(&mut self, address: String) -> Result<Resource<MysqlConnection>, Error> {
-        if !self.component.allowed_hosts.check_url(&address, "mysql") {
+        let allowed = match &self.component.allowed_hosts {
+            Ok(allowed) => allowed,
+            Err(unresolved) => return Err(Error::Other(unresolved.clone())),
+        };
+        if !allowed.check_url(&address, "mysql") {
             crate::state::report_disallowed(&self.component.id, &address);
             return Err(Error::ConnectionFailed(format!(
                 "address {address} is not permitted"

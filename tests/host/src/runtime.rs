@@ -158,7 +158,10 @@ impl App {
     pub fn allowed_hosts(&self) -> BTreeMap<String, Vec<String>> {
         self.components
             .iter()
-            .map(|(id, c)| (id.clone(), c.context.allowed_hosts.entries()))
+            .map(|(id, c)| {
+                let entries = c.context.allowed_hosts.as_ref().map(AllowedHosts::entries);
+                (id.clone(), entries.unwrap_or_default())
+            })
             .collect()
     }
 }
@@ -188,7 +191,9 @@ pub fn load(opts: &HostOptions) -> Result<App> {
     let manifest = Manifest::from_file(&opts.manifest)?;
     let variables = Arc::new(Variables::new(&manifest, providers(opts)?)?);
     variables.ensure_required_resolvable()?;
-    let prepared = variables.prepared().map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Spin starts even when a provider cannot answer, and resolves the templates of
+    // `allowed_outbound_hosts` at the first outbound connection, which then fails.
+    let prepared = variables.prepared().map_err(|e| e.to_string());
     let router = Router::build(&manifest.http_base, &manifest.http_triggers)?;
     let engine = engine()?;
     let linker = linker(engine)?;
@@ -204,8 +209,11 @@ pub fn load(opts: &HostOptions) -> Result<App> {
     };
     let mut components = HashMap::new();
     for (id, c) in &manifest.components {
-        let allowed_hosts = AllowedHosts::parse(&c.allowed_outbound_hosts, &prepared)
-            .with_context(|| format!("invalid allowed_outbound_hosts of component {id:?}"))?;
+        let allowed_hosts = match &prepared {
+            Ok(prepared) => Ok(AllowedHosts::parse(&c.allowed_outbound_hosts, prepared)
+                .with_context(|| format!("invalid allowed_outbound_hosts of component {id:?}"))?),
+            Err(unresolved) => Err(unresolved.clone()),
+        };
         let bytes = load_component_bytes(&c.source)?;
         let component = compile(engine, &bytes)
             .with_context(|| format!("failed to compile component {id:?}"))?;

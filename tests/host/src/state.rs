@@ -19,7 +19,9 @@ use crate::variables::{VariableError, Variables};
 /// What every instance of one component shares: its id, resolved allow-list, variables.
 pub struct ComponentContext {
     pub id: String,
-    pub allowed_hosts: AllowedHosts,
+    /// `Err` when a variable its templates name could not be resolved: every outbound
+    /// connection then fails with that error, as in Spin.
+    pub allowed_hosts: Result<AllowedHosts, String>,
     pub variables: Arc<Variables>,
     pub environment: Vec<(String, String)>,
     /// Where the guest's stderr goes (see `HostOptions::guest_stderr`).
@@ -107,7 +109,7 @@ pub(crate) mod test_support {
         let entries: Vec<String> = allowed.iter().map(|s| s.to_string()).collect();
         HostState::new(Arc::new(ComponentContext {
             id: "c".into(),
-            allowed_hosts: AllowedHosts::parse(&entries, &Default::default()).unwrap(),
+            allowed_hosts: Ok(AllowedHosts::parse(&entries, &Default::default()).unwrap()),
             variables: Arc::new(Variables::new(&manifest, vec![]).unwrap()),
             environment: vec![],
             stderr: Stdio::Stderr,

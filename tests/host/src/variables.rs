@@ -50,6 +50,11 @@ pub enum Provider {
         env: HashMap<String, String>,
         dotenv: HashMap<String, String>,
     },
+    /// `type = "vault"`, modelled only as far as the tests need it: a Vault that cannot be
+    /// reached fails every lookup with a provider error, as Spin's does (it asks each
+    /// provider in order and stops at the first error). A reachable one is refused too:
+    /// the host speaks no Vault API.
+    Vault { url: String },
 }
 
 impl Provider {
@@ -71,9 +76,28 @@ impl Provider {
         }
     }
 
-    fn get(&self, key: &str) -> Option<String> {
-        match self {
+    fn get(&self, key: &str) -> Result<Option<String>, VariableError> {
+        Ok(match self {
             Self::Static(map) => map.get(key).cloned(),
+            Self::Vault { url } => {
+                let authority = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+                let authority = authority.split('/').next().unwrap_or_default();
+                let reached = std::net::ToSocketAddrs::to_socket_addrs(authority)
+                    .ok()
+                    .and_then(|mut addrs| addrs.next())
+                    .is_some_and(|addr| {
+                        std::net::TcpStream::connect_timeout(
+                            &addr,
+                            std::time::Duration::from_secs(1),
+                        )
+                        .is_ok()
+                    });
+                return Err(VariableError::Provider(if reached {
+                    format!("the test host speaks no Vault API ({url})")
+                } else {
+                    format!("error sending request for url ({url}/v1/...): connection refused")
+                }));
+            }
             Self::Env {
                 prefix,
                 env,
@@ -82,7 +106,7 @@ impl Provider {
                 let env_key = format!("{prefix}_{}", key.to_ascii_uppercase());
                 env.get(&env_key).or_else(|| dotenv.get(&env_key)).cloned()
             }
-        }
+        })
     }
 }
 
@@ -207,8 +231,10 @@ impl Variables {
             .app
             .get(name)
             .ok_or_else(|| VariableError::InvalidName(name.to_string()))?;
-        if let Some(v) = self.providers.iter().find_map(|p| p.get(name)) {
-            return Ok(v);
+        for provider in &self.providers {
+            if let Some(v) = provider.get(name)? {
+                return Ok(v);
+            }
         }
         var.default.clone().ok_or_else(|| {
             VariableError::Provider(format!("no provider resolved required variable {name:?}"))
@@ -311,6 +337,15 @@ pub fn providers_from_runtime_config(
                     })
                     .collect::<Result<HashMap<_, _>>>()?;
                 providers.push(Provider::Static(values));
+            }
+            "vault" => {
+                let url = entry
+                    .get("url")
+                    .and_then(|v| v.as_str())
+                    .ok_or_else(|| anyhow::anyhow!("a vault provider needs a `url`"))?;
+                providers.push(Provider::Vault {
+                    url: url.to_owned(),
+                });
             }
             other => bail!("variables provider type {other:?} is not supported by the test host"),
         }
