@@ -44,8 +44,10 @@ impl Reply {
     /// 200 when Redis and MySQL both answered, else 503 with `Retry-After`; the body says
     /// which one failed, never why (the cause may name hosts; it goes to the log).
     pub fn ready(readiness: &Readiness) -> Self {
+        // A check that fails on the settings says so: no waiting will make it pass.
         let state = |check: &Result<(), ApiError>| match check {
             Ok(()) => "ok",
+            Err(ApiError::Misconfigured { .. }) => "misconfigured",
             Err(_) => "unavailable",
         };
         let checks = json!({"redis": state(&readiness.redis), "mysql": state(&readiness.mysql)});
