@@ -37,6 +37,8 @@ pub enum ApiError {
     MessageBodyTooLong,
     /// The request body is over the cap; it was not read to the end.
     PayloadTooLarge,
+    /// The request body did not arrive within `request_body_timeout_seconds`.
+    RequestTimeout,
     /// The counter is at the largest number `INT` can hold: nothing more can be numbered.
     NumbersExhausted(Numbered),
     /// The application was given as many numbers this second as `rate_limit_per_second`
@@ -102,6 +104,7 @@ impl ApiError {
             Self::Unauthorized => 401,
             Self::MethodNotAllowed { .. } => 405,
             Self::ChatPending | Self::NumbersExhausted(_) => 409,
+            Self::RequestTimeout => 408,
             Self::PayloadTooLarge => 413,
             Self::BlankMessageBody | Self::MessageBodyTooLong | Self::IdempotencyKeyReused => 422,
             Self::RateLimited => 429,
@@ -130,6 +133,7 @@ impl ApiError {
             Self::BlankMessageBody => "Message body can't be blank",
             Self::MessageBodyTooLong => "Message body is too long (maximum is 65535 bytes)",
             Self::PayloadTooLarge => "Request body is too large (maximum is 1048576 bytes)",
+            Self::RequestTimeout => "Request body was not received in time",
             Self::NumbersExhausted(Numbered::Chats) => {
                 "This application has reached the maximum number of chats"
             }

@@ -69,6 +69,14 @@ impl Config {
         Ok(u32::try_from(most).unwrap_or(u32::MAX))
     }
 
+    /// `request_body_timeout_seconds`: how long a message's body may take to arrive (5 s
+    /// unless set). A client that stops sending holds an instance until then, and Spin
+    /// has a bounded number of them (docs/operations.md, "Slow clients").
+    pub fn request_body_timeout(&self) -> Result<std::time::Duration, ConfigError> {
+        let seconds = bounded(&self.variables, "request_body_timeout_seconds", 5, 300)?;
+        Ok(std::time::Duration::from_secs(seconds.unsigned_abs()))
+    }
+
     /// `idempotency_key_seconds`: how long an `Idempotency-Key` is remembered, and so how
     /// many records Redis holds (docs/operations.md). Read only for a request with a key.
     pub fn idempotency_seconds(&self) -> Result<i64, ConfigError> {

@@ -25,7 +25,7 @@ use crate::readiness::Readiness;
 use crate::service;
 use access::Access;
 use log_line::{Logged, log};
-use read::{Headers, method_name, read_message};
+use read::{Framing, Headers, method_name, read_message};
 use request_id::RequestId;
 use response::Reply;
 use routes::Endpoint;
@@ -67,9 +67,13 @@ pub fn serve(request: IncomingRequest, response_out: ResponseOutparam) {
             Ok(()) => {
                 let posted = Posted {
                     idempotency_key: headers.first("idempotency-key"),
-                    content_length: matches!(endpoint, Endpoint::CreateMessage { .. })
-                        .then(|| headers.first("content-length"))
-                        .flatten(),
+                    framing: match endpoint {
+                        Endpoint::CreateMessage { .. } => Framing {
+                            content_length: headers.first("content-length"),
+                            transfer_encoding: headers.first("transfer-encoding"),
+                        },
+                        _ => Framing::default(),
+                    },
                 };
                 drop(headers);
                 handle(endpoint, request, &posted)
@@ -96,7 +100,7 @@ pub fn serve(request: IncomingRequest, response_out: ResponseOutparam) {
 #[derive(Default)]
 struct Posted {
     idempotency_key: Option<Vec<u8>>,
-    content_length: Option<Vec<u8>>,
+    framing: Framing,
 }
 
 fn handle(
@@ -115,8 +119,9 @@ fn handle(
         }
         Endpoint::CreateMessage { token, chat } => {
             let key = IdempotencyKey::parse(headers.idempotency_key.as_deref())?;
-            let body = read_message(request, headers.content_length.as_deref())?;
-            let issued = service::create_message(&config()?, &token, chat, &body, key.as_ref())?;
+            let config = config()?;
+            let body = read_message(request, &headers.framing, config.request_body_timeout()?)?;
+            let issued = service::create_message(&config, &token, chat, &body, key.as_ref())?;
             Ok(Reply::message_created(issued))
         }
     }

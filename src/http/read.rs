@@ -3,6 +3,7 @@
 //! [`super::request`] and [`super::routes`].
 
 use std::borrow::Cow;
+use std::time::Duration;
 
 use wasi::http::types::{Fields, IncomingRequest, Method};
 use wasi::io::streams::StreamError;
@@ -41,14 +42,37 @@ impl Headers {
     }
 }
 
-/// Reads the body up to [`MAX_REQUEST_BYTES`]; a declared or actual size over it is
-/// answered 413 without reading the rest.
+/// How the request says its body is framed: the headers [`read_message`] checks the
+/// body against.
+#[derive(Default)]
+pub struct Framing {
+    pub content_length: Option<Vec<u8>>,
+    pub transfer_encoding: Option<Vec<u8>>,
+}
+
+/// Reads the body to its end, up to [`MAX_REQUEST_BYTES`] (a declared or actual size over
+/// it is 413 without reading the rest), within `deadline` of the first read (408: a client
+/// that stops sending must not hold the instance, which Spin could otherwise lend to
+/// other requests). The body must end where its framing says: a `Content-Length` beside
+/// `Transfer-Encoding`, or a length the body does not have, is 400 (a proxy in front may
+/// have framed it differently, and what it forwards next would be taken for the body).
 pub fn read_message(
     request: IncomingRequest,
-    content_length: Option<&[u8]>,
+    framing: &Framing,
+    deadline: Duration,
 ) -> Result<MessageBody, ApiError> {
-    let declared =
-        content_length.and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok());
+    let declared = match framing.content_length.as_deref() {
+        None => None,
+        Some(_) if framing.transfer_encoding.is_some() => {
+            return Err(ApiError::InvalidRequestBody);
+        }
+        Some(value) => Some(
+            std::str::from_utf8(value)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .ok_or(ApiError::InvalidRequestBody)?,
+        ),
+    };
     if declared.is_some_and(|len| len > MAX_REQUEST_BYTES as u64) {
         return Err(ApiError::PayloadTooLarge);
     }
@@ -58,11 +82,18 @@ pub fn read_message(
         .consume()
         .map_err(|()| ApiError::InvalidRequestBody)?;
     let stream = body.stream().map_err(|()| ApiError::InvalidRequestBody)?;
+    let nanos = u64::try_from(deadline.as_nanos()).unwrap_or(u64::MAX);
+    let timeout = wasi::clocks::monotonic_clock::subscribe_duration(nanos);
     let mut bytes = Vec::with_capacity(declared.unwrap_or(0) as usize);
-    // With a declared length, the body is complete once that much has arrived (the
-    // host's HTTP server delivers no more), so there is no read for the end of the stream.
-    while declared != Some(bytes.len() as u64) {
-        match stream.blocking_read(READ_CHUNK_BYTES) {
+    loop {
+        match stream.read(READ_CHUNK_BYTES) {
+            Ok(chunk) if chunk.is_empty() => {
+                // Nothing yet: wait for more or for the deadline, whichever comes first.
+                let more = stream.subscribe();
+                if !wasi::io::poll::poll(&[&more, &timeout]).contains(&0) {
+                    return Err(ApiError::RequestTimeout);
+                }
+            }
             Ok(chunk) if bytes.len() + chunk.len() > MAX_REQUEST_BYTES => {
                 return Err(ApiError::PayloadTooLarge);
             }
@@ -70,6 +101,12 @@ pub fn read_message(
             Err(StreamError::Closed) => break,
             Err(StreamError::LastOperationFailed(_)) => return Err(ApiError::InvalidRequestBody),
         }
+        if declared.is_some_and(|len| bytes.len() as u64 > len) {
+            return Err(ApiError::InvalidRequestBody);
+        }
+    }
+    if declared.is_some_and(|len| bytes.len() as u64 != len) {
+        return Err(ApiError::InvalidRequestBody);
     }
     request::parse_message(&bytes)
 }

@@ -74,7 +74,8 @@ pub fn raw(addr: SocketAddr, request: &[u8]) -> Response {
     read_response(&mut stream)
 }
 
-fn read_response(stream: &mut TcpStream) -> Response {
+/// Reads one response to its end (the connection closes after it).
+pub fn read_response(stream: &mut TcpStream) -> Response {
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw);
     let split = raw
