@@ -15,6 +15,8 @@ use crate::error::{ApiError, Backend};
 pub struct Application {
     pub id: i64,
     pub max_chat_number: i64,
+    /// The request spelt the token otherwise than the row stores it (see [`spelt_as_stored`]).
+    pub spelt_otherwise: bool,
 }
 
 /// A chat, with the seed its message counter needs if Redis lost it.
@@ -23,6 +25,7 @@ pub struct Chat {
     pub application_id: i64,
     pub id: i64,
     pub max_message_number: i64,
+    pub spelt_otherwise: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +60,7 @@ impl<'a> Lookup<'a> {
     pub fn application(&mut self, token: &Token) -> Result<Option<Application>, ApiError> {
         let rows = self.query(
             "SELECT a.id, COALESCE((SELECT MAX(c.number) FROM chats c \
-             WHERE c.chat_application_id = a.id), 0) \
+             WHERE c.chat_application_id = a.id), 0), a.token \
              FROM chat_applications a WHERE a.token = ? LIMIT 1",
             &[ParameterValue::Str(token.as_str().to_owned())],
         )?;
@@ -66,6 +69,7 @@ impl<'a> Lookup<'a> {
             Some(row) => Some(Application {
                 id: int(row, 0)?,
                 max_chat_number: int(row, 1)?,
+                spelt_otherwise: !spelt_as_stored(row, 2, token),
             }),
         })
     }
@@ -74,7 +78,7 @@ impl<'a> Lookup<'a> {
     pub fn chat(&mut self, token: &Token, number: ChatNumber) -> Result<ChatLookup, ApiError> {
         let rows = self.query(
             "SELECT a.id, c.id, COALESCE((SELECT MAX(m.number) FROM messages m \
-             WHERE m.chat_id = c.id), 0) \
+             WHERE m.chat_id = c.id), 0), a.token \
              FROM chat_applications a \
              LEFT JOIN chats c ON c.chat_application_id = a.id AND c.number = ? \
              WHERE a.token = ? LIMIT 1",
@@ -95,6 +99,7 @@ impl<'a> Lookup<'a> {
             application_id: int(row, 0)?,
             id: int(row, 1)?,
             max_message_number: int(row, 2)?,
+            spelt_otherwise: !spelt_as_stored(row, 3, token),
         }))
     }
 
@@ -148,6 +153,19 @@ pub fn ping(config: &Config) -> Result<(), ApiError> {
 /// else's, and retrying would only add to its load.
 fn open(url: &str) -> Result<Connection, ApiError> {
     Connection::open(url).map_err(|error| mysql_unreachable(error, url))
+}
+
+/// Whether column `column` holds `token` byte for byte. MySQL matched it under the
+/// column's collation (`utf8mb4_general_ci`: case, accents and trailing spaces aside), so
+/// one application answers to many spellings, as it does in Rails; only the stored one is
+/// cached for `lookup_cache_seconds`, or each new spelling would leave a key behind for
+/// that long (docs/operations.md, "Hostile clients").
+fn spelt_as_stored(row: &[DbValue], column: usize, token: &Token) -> bool {
+    match row.get(column) {
+        Some(DbValue::Str(stored)) => stored == token.as_str(),
+        Some(DbValue::Binary(stored)) => stored == token.as_str().as_bytes(),
+        _ => false,
+    }
 }
 
 /// Reads an integer column whatever integer type the server chose for it (`COALESCE`

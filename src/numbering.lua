@@ -16,7 +16,9 @@
 --       11 the fill lock key of this lookup (see below),
 --       12 the client's Idempotency-Key ("" if none), 13 its lifetime in seconds,
 --       14 the application's limit of numbers per second (0: no limit),
---       15 how long a new chat is awaited, in seconds.
+--       15 how long a new chat is awaited, in seconds,
+--       16 seconds to cache the application id under a spelling of the token other than
+--          the one its row stores ("" when spelt as stored: 7 applies).
 -- Reply (a flat array, as Spin flattens replies):
 --   {0, number, parent id}  issued and queued
 --   {1}                     the application id is not cached: look it up
@@ -34,6 +36,7 @@ local kind, token, chat_number = ARGV[1], ARGV[2], ARGV[3]
 local known_app, known_chat, seed = ARGV[4], ARGV[5], ARGV[6]
 local ttl = ARGV[7]
 local fill_key = ARGV[11]
+local spelling_ttl = ARGV[16]
 local INT_MAX = 2147483647
 
 -- A cache miss elects one request to read MySQL (the holder of the fill lock); the
@@ -85,7 +88,13 @@ end
 -- them and gives the lock up first, whatever it answers below (a replay, a refusal, a
 -- number), so that the requests waiting on the lock go on at once. The cache is not one
 -- of the effects above: it only holds what MySQL said.
-if known_app ~= '' then redis.call('SET', app_key, app_id, 'EX', ttl) end
+-- MySQL matches a token whatever its case, accents or trailing spaces; each spelling
+-- other than the stored one is kept only briefly, as an unknown token is, so one client
+-- cannot fill Redis with spellings.
+if known_app ~= '' then
+  if spelling_ttl ~= '' then ttl = spelling_ttl end
+  redis.call('SET', app_key, app_id, 'EX', ttl)
+end
 if known_chat ~= '' then redis.call('SET', chat_key, parent_id, 'EX', ttl) end
 if known_app ~= '' or known_chat ~= '' then redis.call('DEL', fill_key) end
 

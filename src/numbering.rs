@@ -32,6 +32,10 @@ pub const NEW_CHAT_SECONDS: i64 = 600;
 /// most this long after a request with its token was turned away.
 const UNKNOWN_SECONDS: i64 = 5;
 
+/// How long a chat found still pending is answered 409 at once by the requests that
+/// waited on that lookup: the `Retry-After` a client is given.
+const PENDING_SECONDS: i64 = crate::error::RETRY_AFTER_SECONDS as i64;
+
 /// How long a request waits in all for another one's lookup (the fill lock's holder), a
 /// little past the lock's own expiry (2 s, numbering.lua) in case its holder died; then
 /// 503, nothing done. The pauses between looks grow from 2 ms to 50 ms.
@@ -63,6 +67,14 @@ impl<'a> Subject<'a> {
         }
     }
 
+    /// Marks a pending chat for the requests that waited on this subject's lookup
+    /// ([`Numbering::remember_pending`]).
+    fn pending_key(self) -> String {
+        let mut key = self.fill_key();
+        key.replace_range(.."chat_service:v1:fill".len(), "chat_service:v1:pending");
+        key
+    }
+
     /// The lock that elects one request to fill this subject's lookup on a miss.
     fn fill_key(self) -> String {
         let mut key = String::with_capacity(64);
@@ -90,6 +102,9 @@ pub struct Known {
     /// `MAX(number)` of what the counter numbers: the counter's start if it is missing,
     /// and its floor if it fell behind (numbering.lua).
     pub seed: Option<i64>,
+    /// The token was spelt otherwise than its row stores it: the application id is
+    /// cached under that spelling only as long as an unknown token is remembered.
+    pub spelt_otherwise: bool,
 }
 
 /// What one script call did or needs.
@@ -209,6 +224,10 @@ impl<'a> Numbering<'a> {
             RedisParameter::Int64(lifetimes.idempotency_seconds),
             RedisParameter::Int64(rate_limit_per_second.into()),
             RedisParameter::Int64(NEW_CHAT_SECONDS),
+            match known.spelt_otherwise {
+                true => RedisParameter::Int64(UNKNOWN_SECONDS),
+                false => text(""),
+            },
         ];
         let values = self.redis.run_script(SCRIPT, &mut args)?;
         Reply::decode(&values).ok_or_else(|| {
@@ -253,6 +272,28 @@ impl<'a> Numbering<'a> {
             Backend::Redis,
             "another request's lookup of this application or chat did not finish",
         ))
+    }
+
+    /// Remembers for [`PENDING_SECONDS`] that `subject`'s chat was still pending when
+    /// the request that looked it up gave up waiting, for the requests that waited on its
+    /// lookup: they answer the same 409 at once instead of waiting their own second each.
+    pub fn remember_pending(&self, subject: Subject<'_>) {
+        let _ = self.redis.execute(
+            "SET",
+            &[
+                RedisParameter::Binary(subject.pending_key().into_bytes()),
+                RedisParameter::Binary(b"1".to_vec()),
+                RedisParameter::Binary(b"EX".to_vec()),
+                RedisParameter::Int64(PENDING_SECONDS),
+            ],
+        );
+    }
+
+    /// Whether another request gave up waiting for `subject`'s chat a moment ago.
+    pub fn is_pending(&self, subject: Subject<'_>) -> Result<bool, ApiError> {
+        let key = RedisParameter::Binary(subject.pending_key().into_bytes());
+        let found = self.redis.execute("EXISTS", &[key])?;
+        Ok(matches!(found.first(), Some(RedisResult::Int64(1))))
     }
 
     /// Remembers for [`UNKNOWN_SECONDS`] that MySQL has no application with `token`.

@@ -49,9 +49,8 @@ pub fn create_chat(
     issue(config, request, |lookup, _, reply| {
         Ok(match reply {
             Reply::NeedSeed { parent_id } => Known {
-                application_id: None,
-                chat_id: None,
                 seed: Some(lookup.max_chat_number(parent_id)?),
+                ..Known::default()
             },
             _ => {
                 let app = lookup
@@ -61,6 +60,7 @@ pub fn create_chat(
                     application_id: Some(app.id),
                     chat_id: None,
                     seed: Some(app.max_chat_number),
+                    spelt_otherwise: app.spelt_otherwise,
                 }
             }
         })
@@ -86,20 +86,19 @@ pub fn create_message(
     issue(config, request, |lookup, numbering, reply| {
         if let Reply::NeedSeed { parent_id } = reply {
             return Ok(Known {
-                application_id: None,
-                chat_id: None,
                 seed: Some(lookup.max_message_number(parent_id)?),
+                ..Known::default()
             });
         }
         chat_or_its_row(lookup, numbering, token, chat)
     })
 }
 
-/// The chat's ids from MySQL, waiting briefly for the row of a chat this service handed out
-/// a moment ago (docs/contract.md §6.3: a new chat has its number but no row until the
-/// worker runs its job). If the row is still missing after about a second, 409 with
-/// Retry-After rather than a `Chat not found` that is not true. Only a chat this service
-/// handed out recently is awaited: one deleted, or whose job died long ago, is the
+/// The chat's ids from MySQL. A chat this service handed out a moment ago may have its
+/// number but not yet its row (docs/contract.md §6.3: the worker has not run its job):
+/// that is [`ApiError::ChatPending`], which [`look_up`] polls for a while before the
+/// client gets 409 with Retry-After rather than a `Chat not found` that is not true. Only
+/// a chat handed out recently is awaited: one deleted, or whose job died long ago, is the
 /// contract's 404 at once.
 fn chat_or_its_row(
     lookup: &mut Lookup<'_>,
@@ -107,26 +106,19 @@ fn chat_or_its_row(
     token: &Token,
     chat: ChatNumber,
 ) -> Result<Known, ApiError> {
-    let mut polls = 0;
-    loop {
-        match lookup.chat(token, chat)? {
-            ChatLookup::NoApplication => return Err(ApiError::ApplicationNotFound),
-            ChatLookup::Found(found) => {
-                return Ok(Known {
-                    application_id: Some(found.application_id),
-                    chat_id: Some(found.id),
-                    seed: Some(found.max_message_number),
-                });
-            }
-            ChatLookup::NoChat { application_id } => {
-                if !numbering.chat_is_new(application_id, chat)? {
-                    return Err(ApiError::ChatNotFound);
-                }
-                if polls == PENDING_POLLS {
-                    return Err(ApiError::ChatPending);
-                }
-                polls += 1;
-                platform::sleep(PENDING_POLL_STEP);
+    match lookup.chat(token, chat)? {
+        ChatLookup::NoApplication => Err(ApiError::ApplicationNotFound),
+        ChatLookup::Found(found) => Ok(Known {
+            application_id: Some(found.application_id),
+            chat_id: Some(found.id),
+            seed: Some(found.max_message_number),
+            spelt_otherwise: found.spelt_otherwise,
+        }),
+        ChatLookup::NoChat { application_id } => {
+            if numbering.chat_is_new(application_id, chat)? {
+                Err(ApiError::ChatPending)
+            } else {
+                Err(ApiError::ChatNotFound)
             }
         }
     }
@@ -153,28 +145,57 @@ pub struct Issued {
 /// at once, so that a flood of cache misses (unknown tokens, say) never takes the
 /// connections of the Rails app that shares the database. The fill lock is given up on
 /// every failure, and a token MySQL does not know is remembered for a few seconds.
+///
+/// A pending chat is polled for about a second, each poll on a lease and a connection of
+/// its own, given back before the pause: a request that waits for a row holds no MySQL
+/// while it waits, and polls never hold more than half of the leases, so clients posting
+/// to pending chats cannot take MySQL from everyone else's lookups.
 fn look_up(
     config: &Config,
     redis: &Redis,
     numbering: &Numbering<'_>,
     lookup: &mut Lookup<'_>,
     subject: Subject<'_>,
-    resolve: impl FnOnce(&mut Lookup<'_>) -> Result<Known, ApiError>,
+    mut resolve: impl FnMut(&mut Lookup<'_>) -> Result<Known, ApiError>,
 ) -> Result<Known, ApiError> {
-    let Some(lease) = MysqlLease::take(redis, config.mysql_max_connections()?)? else {
-        numbering.release(subject);
-        return Err(ApiError::unavailable(
-            Backend::Mysql,
-            "all of the service's MySQL connections (mysql_max_connections) are in use",
-        ));
+    let limit = config.mysql_max_connections()?;
+    let mut polls = 0;
+    let resolved = loop {
+        // Polls share at most half of the leases, so that however many clients wait on
+        // pending chats, the other half stays free for everyone else's lookups; a poll
+        // that finds its half taken is skipped, not failed.
+        let cap = if polls == 0 { limit } else { limit.div_ceil(2) };
+        let resolved = match MysqlLease::take(redis, cap)? {
+            Some(lease) => {
+                let resolved = resolve(lookup);
+                // The connection goes with the lease: a later round opens its own.
+                lookup.close();
+                lease.end(redis);
+                resolved
+            }
+            None if polls == 0 => {
+                numbering.release(subject);
+                return Err(ApiError::unavailable(
+                    Backend::Mysql,
+                    "all of the service's MySQL connections (mysql_max_connections) are in use",
+                ));
+            }
+            None => Err(ApiError::ChatPending),
+        };
+        match resolved {
+            Err(ApiError::ChatPending) if polls < PENDING_POLLS => {
+                polls += 1;
+                platform::sleep(PENDING_POLL_STEP);
+            }
+            resolved => break resolved,
+        }
     };
-    let resolved = resolve(lookup);
-    // The connection goes with the lease: a later round opens its own.
-    lookup.close();
-    lease.end(redis);
     resolved.inspect_err(|error| {
-        if *error == ApiError::ApplicationNotFound {
-            numbering.remember_unknown(subject.token());
+        match error {
+            ApiError::ApplicationNotFound => numbering.remember_unknown(subject.token()),
+            // Before the lock is given up, so that every request waiting on it sees it.
+            ApiError::ChatPending => numbering.remember_pending(subject),
+            _ => {}
         }
         numbering.release(subject);
     })
@@ -242,6 +263,11 @@ fn issue(
             Reply::Wait => {
                 waits += 1;
                 numbering.await_fill(subject)?;
+                // The lookup waited on found the chat still pending after its second:
+                // this request would find the same.
+                if matches!(subject, Subject::Message { .. }) && numbering.is_pending(subject)? {
+                    return Err(ApiError::ChatPending);
+                }
             }
             Reply::UnknownApplication => return Err(ApiError::ApplicationNotFound),
             need => {
