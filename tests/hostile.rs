@@ -323,3 +323,62 @@ fn spellings_of_a_token_do_not_each_leave_a_key() {
         keys_after - keys_before
     );
 }
+
+/// What the README promises, held deliberately: with an API key set, only the creations
+/// need it (the probes carry no credentials, and 404 and 405 say nothing the published
+/// API does not); with an origin list, a request without `Origin` is admitted nowhere
+/// and every reply varies on `Origin`; the chat number is read percent-decoded; a key
+/// given twice in the body takes its last value; a chat creation reads no body.
+#[test]
+fn the_documented_answers_hold() {
+    let host = STACK.another_host(&[
+        ("api_key", "k3y"),
+        ("cors_allowed_origins", "https://a.example"),
+    ]);
+    let (application_id, token) = STACK.new_application();
+    STACK.insert_chat(application_id, 1);
+    let key = [("authorization", "Bearer k3y")];
+    let request = |method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>| {
+        client::request(host.addr, method, path, headers, body)
+    };
+
+    let ready = request("GET", "/ready", &[], None);
+    assert_eq!(ready.status, 200, "{}", ready.text());
+    assert_eq!(request("GET", "/nowhere", &[], None).status, 404);
+    let chats = format!("/api/v1/chat_applications/{token}/chats");
+    let wrong_method = request("PUT", &chats, &[], None);
+    assert_eq!(wrong_method.status, 405);
+    assert_eq!(request("POST", &chats, &[], None).status, 401);
+
+    let created = request("POST", &chats, &key, None);
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert_eq!(created.header("access-control-allow-origin"), None);
+    assert_eq!(created.header("vary"), Some("Origin"));
+    let listed = request(
+        "POST",
+        &chats,
+        &[key[0], ("origin", "https://a.example")],
+        None,
+    );
+    assert_eq!(
+        listed.header("access-control-allow-origin"),
+        Some("https://a.example")
+    );
+    assert_eq!(listed.header("vary"), Some("Origin"));
+
+    // A 3 MB body on a chat creation is not read: the endpoint takes none.
+    let big = vec![b'x'; 3 << 20];
+    let unread = request("POST", &chats, &key, Some(&big));
+    assert_eq!(unread.status, 201, "{}", unread.text());
+
+    let decoded = format!("/api/v1/chat_applications/{token}/chats/%31/messages");
+    let twice = br#"{"message":{"body":"x","body":"y"}}"#;
+    let message = request("POST", &decoded, &key, Some(twice));
+    assert_eq!(message.status, 201, "{}", message.text());
+    let mut redis = STACK.redis();
+    let job = redis.queue().into_iter().find(|job| job.contains(r#""y""#));
+    assert!(
+        job.is_some_and(|job| !job.contains(r#""x""#)),
+        "the job holds the last value"
+    );
+}

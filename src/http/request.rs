@@ -1,6 +1,6 @@
 //! The body of a message creation request: `{"message": {"body": "..."}}`.
 
-use serde::Deserialize;
+use serde_json::Value;
 
 use crate::domain::MessageBody;
 use crate::error::ApiError;
@@ -10,25 +10,21 @@ use crate::error::ApiError;
 /// (`\u0000`), so 1 MiB leaves room for any valid request.
 pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 
-#[derive(Deserialize)]
-struct CreateMessage {
-    message: MessageParams,
-}
-
-#[derive(Deserialize)]
-struct MessageParams {
-    /// Absent or `null` is a blank body in Rails' eyes (422), not a malformed request.
-    #[serde(default)]
-    body: Option<String>,
-}
-
 /// JSON of another shape (not an object, no `message` object, a `body` that is not a
 /// string) is `Invalid request body`; a body the worker would reject is 422. Unknown
-/// fields are ignored, as Rails' strong parameters ignore them.
+/// fields are ignored, as Rails' strong parameters ignore them, and a key given twice
+/// takes its last value, as Rails' JSON parser does.
 pub fn parse_message(bytes: &[u8]) -> Result<MessageBody, ApiError> {
-    let request: CreateMessage =
-        serde_json::from_slice(bytes).map_err(|_| ApiError::InvalidRequestBody)?;
-    let body = request.message.body.unwrap_or_default();
+    let request: Value = serde_json::from_slice(bytes).map_err(|_| ApiError::InvalidRequestBody)?;
+    let Some(Value::Object(message)) = request.get("message") else {
+        return Err(ApiError::InvalidRequestBody);
+    };
+    let body = match message.get("body") {
+        // Absent or `null` is a blank body in Rails' eyes (422), not a malformed request.
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(body)) => body.clone(),
+        Some(_) => return Err(ApiError::InvalidRequestBody),
+    };
     Ok(MessageBody::parse(body)?)
 }
 
@@ -55,7 +51,6 @@ mod tests {
             br#"{"message":{"body":5}}"#,
             br#"{"message":{"body":["a"]}}"#,
             br#"{"message":{"body":"\ud800"}}"#,
-            br#"{"message":{"body":"a","body":"b"}}"#,
             b"{\"message\":{\"body\":\"\xff\"}}",
             br#"{"message":{"body":"a"}} trailing"#,
         ] {
@@ -87,5 +82,13 @@ mod tests {
             parse_message(json.as_bytes()),
             Err(ApiError::MessageBodyTooLong)
         );
+    }
+
+    #[test]
+    fn a_key_given_twice_takes_its_last_value_as_in_rails() {
+        let body = parse_message(br#"{"message":{"body":"x","body":"y"}}"#).unwrap();
+        assert_eq!(body.as_str(), "y");
+        let body = parse_message(br#"{"message":{"body":"x"},"message":{"body":"z"}}"#);
+        assert_eq!(body.unwrap().as_str(), "z");
     }
 }
