@@ -17,7 +17,7 @@ pub mod lookup;
 pub mod mysql_leases;
 pub mod numbering;
 pub mod platform;
-#[cfg(target_arch = "wasm32")]
+#[cfg(any(target_arch = "wasm32", test))]
 mod preview1;
 pub mod readiness;
 pub mod redis;
