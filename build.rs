@@ -8,6 +8,17 @@ fn main() {
     println!("cargo::rustc-env=NUMBERING_SCRIPT_SHA1={sha1}");
     println!("cargo::rerun-if-changed=src/numbering.lua");
 
+    // `single_threaded_wasm`: the arena allocator (src/allocator.rs) is the global
+    // allocator, which is sound only where the module has one thread. Stable rustc leaves
+    // the unstable `atomics` feature out of `cfg(target_feature)`, so on stable
+    // `wasm32-wasip1-threads` looks like `wasm32-wasip1` to a `cfg`: the target is named.
+    println!("cargo::rustc-check-cfg=cfg(single_threaded_wasm)");
+    let target = std::env::var("TARGET").unwrap_or_default();
+    let features = std::env::var("CARGO_CFG_TARGET_FEATURE").unwrap_or_default();
+    if target == "wasm32-wasip1" && !features.split(',').any(|f| f == "atomics") {
+        println!("cargo::rustc-cfg=single_threaded_wasm");
+    }
+
     // A 256 KiB stack instead of Rust's default 1 MiB. Spin keeps the first 2 MiB of a
     // pooled instance's linear memory resident and zeroes what the instance used before
     // handing the slot to the next request, and a wasm stack sits at the start of linear

@@ -16,28 +16,42 @@
 //! It first uses what is left of the instance's initial memory after the static data
 //! (`__heap_base` to `__heap_end`), which a warm request fits into, so it does not grow
 //! the memory at all; beyond that it grows the memory by whole pages.
+//!
+//! It is the global allocator only where the module cannot have threads (`cfg`
+//! `single_threaded_wasm`, set by build.rs): its state is plain cells, which two threads
+//! would race on. Anywhere else, `wasm32-wasip1-threads` included, std's own allocator
+//! stays.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
 
 /// Where the arena gets its memory.
 pub trait Memory {
-    /// The free region the arena starts in, as `(start, end)` addresses.
-    fn initial_region(&self) -> (usize, usize);
+    /// The free region the arena starts in: a pointer to its first byte and its length.
+    fn initial_region(&self) -> (*mut u8, usize);
 
-    /// Adds at least `bytes` to the memory; returns the address of the new region and
-    /// its length, or `None` if the memory cannot grow.
-    fn grow(&self, bytes: usize) -> Option<(usize, usize)>;
+    /// Adds at least `bytes` to the memory; returns a pointer to the new region and its
+    /// length, or `None` if the memory cannot grow.
+    ///
+    /// A region that starts where the previous one ended must be part of the same
+    /// allocation, as all of linear memory is: a block may span both, and is reached
+    /// through a pointer to the earlier one.
+    fn grow(&self, bytes: usize) -> Option<(*mut u8, usize)>;
 }
 
 /// The arena's state: the current region it bumps through, and how many blocks are live.
+///
+/// Not `Sync` (its cells are not): only the wasm global allocator below is declared so,
+/// for targets without threads.
 pub struct Arena<M> {
     memory: M,
     /// Whether the initial region has been taken from `memory` (a static cannot ask for
     /// it when it is built: the region's bounds are linker symbols' addresses).
     started: Cell<bool>,
-    /// Start of the current region: where the arena starts over when nothing is live.
-    region_start: Cell<usize>,
+    /// Start of the current region: where the arena starts over when nothing is live,
+    /// and the pointer every block is derived from, so that it carries the region's
+    /// provenance rather than an address cast from an integer.
+    region: Cell<*mut u8>,
     /// The next free address.
     next: Cell<usize>,
     /// End of the current region.
@@ -45,44 +59,51 @@ pub struct Arena<M> {
     live: Cell<usize>,
 }
 
-// SAFETY: wasm32-wasip1 has one thread, and the tests use an arena from one thread only.
-unsafe impl<M> Sync for Arena<M> {}
-
 impl<M: Memory> Arena<M> {
     pub const fn new(memory: M) -> Self {
         Self {
             memory,
             started: Cell::new(false),
-            region_start: Cell::new(0),
+            region: Cell::new(std::ptr::null_mut()),
             next: Cell::new(0),
             end: Cell::new(0),
             live: Cell::new(0),
         }
     }
 
-    /// Reserves `size` bytes at `align`, growing the memory if the region is full.
-    fn reserve(&self, size: usize, align: usize) -> Option<usize> {
+    /// Reserves `size` bytes at `align` (a power of two), growing the memory if the
+    /// region is full.
+    fn reserve(&self, size: usize, align: usize) -> Option<*mut u8> {
         if !self.started.get() {
-            let (start, end) = self.memory.initial_region();
-            self.region_start.set(start);
-            self.next.set(start);
+            let (start, len) = self.memory.initial_region();
+            // An initial region that would wrap around is not used at all.
+            let end = start.addr().checked_add(len).unwrap_or(start.addr());
+            self.region.set(start);
+            self.next.set(start.addr());
             self.end.set(end);
             self.started.set(true);
         }
-        if let Some(start) = self.bump(size, align) {
-            return Some(start);
+        if let Some(address) = self.bump(size, align) {
+            return Some(self.region.get().with_addr(address));
         }
         let (start, len) = self.memory.grow(size.checked_add(align)?)?;
-        if start != self.end.get() {
+        // Worked out before any state changes, so that a region refused here leaves the
+        // arena as it was: a `next` moved to the new start with the old `end` kept would
+        // hand out memory that belongs to neither region.
+        let end = start.addr().checked_add(len)?;
+        if start.addr() != self.end.get() {
             // Not contiguous with the current region (something else grew the memory in
             // between): the rest of the old region is left unused.
-            self.region_start.set(start);
-            self.next.set(start);
+            self.region.set(start);
+            self.next.set(start.addr());
         }
-        self.end.set(start.checked_add(len)?);
-        self.bump(size, align)
+        self.end.set(end);
+        let address = self.bump(size, align)?;
+        Some(self.region.get().with_addr(address))
     }
 
+    /// The address of `size` bytes at `align` in the current region, if they fit; every
+    /// step is checked, so a huge size or alignment fails rather than wrapping around.
     fn bump(&self, size: usize, align: usize) -> Option<usize> {
         let start = self.next.get().checked_next_multiple_of(align)?;
         let stop = start.checked_add(size)?;
@@ -93,19 +114,22 @@ impl<M: Memory> Arena<M> {
     }
 
     fn is_newest(&self, address: usize, size: usize) -> bool {
-        address + size == self.next.get()
+        // A live block's end does not wrap; wrapping keeps a bad argument from panicking
+        // inside the allocator.
+        address.wrapping_add(size) == self.next.get()
     }
 }
 
-// SAFETY: `reserve` hands out blocks inside regions the memory has granted, never two
-// overlapping live blocks: `next` only moves back over a block that is being freed and
-// is the newest, or to the region's start when no block is live at all.
+// SAFETY: `reserve` hands out blocks of the requested size and alignment inside regions
+// the memory has granted, derived from the region's pointer, never two overlapping live
+// blocks: `next` only moves back over a block that is being freed and is the newest, or
+// to the region's start when no block is live at all. Every address sum is checked.
 unsafe impl<M: Memory> GlobalAlloc for Arena<M> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         match self.reserve(layout.size(), layout.align()) {
-            Some(address) => {
+            Some(block) => {
                 self.live.set(self.live.get() + 1);
-                address as *mut u8
+                block
             }
             None => std::ptr::null_mut(),
         }
@@ -115,29 +139,32 @@ unsafe impl<M: Memory> GlobalAlloc for Arena<M> {
         let live = self.live.get() - 1;
         self.live.set(live);
         if live == 0 {
-            self.next.set(self.region_start.get());
-        } else if self.is_newest(ptr as usize, layout.size()) {
-            self.next.set(ptr as usize);
+            self.next.set(self.region.get().addr());
+        } else if self.is_newest(ptr.addr(), layout.size()) {
+            self.next.set(ptr.addr());
         }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let address = ptr as usize;
+        let address = ptr.addr();
         if self.is_newest(address, layout.size())
-            && address
-                .checked_add(new_size)
-                .is_some_and(|stop| stop <= self.end.get())
+            && let Some(stop) = address.checked_add(new_size)
+            && stop <= self.end.get()
         {
-            self.next.set(address + new_size);
+            // The newest block ends at `next`, so it lies in the current region, which
+            // reaches to `end`: it grows or shrinks where it is.
+            self.next.set(stop);
             return ptr;
         }
         // SAFETY: the caller guarantees `new_size`, rounded up to the alignment, does not
         // overflow `isize`, so this is a valid layout.
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
-        // SAFETY: as for `alloc`.
+        // SAFETY: `new_size` is not zero (the caller's contract), as `alloc` requires.
         let new = unsafe { self.alloc(new_layout) };
         if !new.is_null() {
-            // SAFETY: both blocks are live and distinct; the old one is freed after.
+            // SAFETY: the old block is live with `layout.size()` bytes, the new one has
+            // `new_size`; two live blocks never overlap. The old one is freed after, with
+            // the layout it was allocated with.
             unsafe {
                 std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
                 self.dealloc(ptr, layout);
@@ -147,8 +174,8 @@ unsafe impl<M: Memory> GlobalAlloc for Arena<M> {
     }
 }
 
-/// The instance's own linear memory.
-#[cfg(target_arch = "wasm32")]
+/// The instance's own linear memory, and the global allocator on it.
+#[cfg(single_threaded_wasm)]
 mod linear {
     use super::{Arena, Memory};
 
@@ -164,20 +191,36 @@ mod linear {
     }
 
     impl Memory for LinearMemory {
-        fn initial_region(&self) -> (usize, usize) {
-            // Only the symbols' addresses are taken, never their contents.
+        fn initial_region(&self) -> (*mut u8, usize) {
+            // Only the symbols' addresses are taken, never their contents. The memory
+            // between them belongs to no Rust allocation (a pointer to `__heap_base`
+            // would reach one byte): the heap is reached by address, as wasm does.
+            let start = std::ptr::addr_of!(__heap_base).addr();
+            let end = std::ptr::addr_of!(__heap_end).addr();
             (
-                std::ptr::addr_of!(__heap_base) as usize,
-                std::ptr::addr_of!(__heap_end) as usize,
+                std::ptr::with_exposed_provenance_mut(start),
+                end.saturating_sub(start),
             )
         }
 
-        fn grow(&self, bytes: usize) -> Option<(usize, usize)> {
+        fn grow(&self, bytes: usize) -> Option<(*mut u8, usize)> {
             let pages = bytes.div_ceil(PAGE);
+            // Worked out before the memory grows, so that a size that does not fit a
+            // `usize` is refused without growing it for nothing.
+            let len = pages.checked_mul(PAGE)?;
             let previous = core::arch::wasm32::memory_grow(0, pages);
-            (previous != usize::MAX).then(|| (previous * PAGE, pages * PAGE))
+            if previous == usize::MAX {
+                return None;
+            }
+            let start = previous.checked_mul(PAGE)?;
+            Some((std::ptr::with_exposed_provenance_mut(start), len))
         }
     }
+
+    // SAFETY: `single_threaded_wasm` is set only for wasm32 without the `atomics`
+    // feature (build.rs), where a module has one thread: the arena's cells are never
+    // reached from two threads at once.
+    unsafe impl Sync for Arena<LinearMemory> {}
 
     #[global_allocator]
     static ARENA: Arena<LinearMemory> = Arena::new(LinearMemory);
@@ -187,9 +230,12 @@ mod linear {
 mod tests {
     use super::*;
 
-    /// A memory of `pages` pages of 4 KiB, granted one after another from a buffer.
+    /// A memory of `pages` pages of 4 KiB, granted one after another from one heap
+    /// allocation that starts at a page, as linear memory does. Reached only through the
+    /// raw pointer it was made with: a pointer from a shared borrow of it would not
+    /// allow the arena's blocks to be written.
     struct Buffer {
-        bytes: Box<[u8]>,
+        bytes: *mut [u8],
         granted: Cell<usize>,
     }
 
@@ -197,29 +243,56 @@ mod tests {
 
     impl Buffer {
         fn new(pages: usize) -> Self {
+            let layout = Self::layout(pages);
+            // SAFETY: the layout's size is not zero.
+            let start = unsafe { std::alloc::alloc_zeroed(layout) };
+            assert!(!start.is_null());
             Self {
-                bytes: vec![0; pages * PAGE].into_boxed_slice(),
+                bytes: std::ptr::slice_from_raw_parts_mut(start, layout.size()),
                 granted: Cell::new(0),
             }
         }
 
-        fn base(&self) -> usize {
-            self.bytes.as_ptr() as usize
+        fn layout(pages: usize) -> Layout {
+            Layout::from_size_align(pages.max(1) * PAGE, PAGE).unwrap()
+        }
+    }
+
+    impl Drop for Buffer {
+        fn drop(&mut self) {
+            // SAFETY: allocated in `new` with this layout, and freed only here.
+            unsafe {
+                std::alloc::dealloc(self.bytes.cast(), Self::layout(self.bytes.len() / PAGE))
+            };
         }
     }
 
     impl Memory for &Buffer {
-        fn initial_region(&self) -> (usize, usize) {
-            (self.base(), self.base())
+        fn initial_region(&self) -> (*mut u8, usize) {
+            (self.bytes.cast(), 0)
         }
 
-        fn grow(&self, bytes: usize) -> Option<(usize, usize)> {
-            let len = bytes.div_ceil(PAGE) * PAGE;
+        fn grow(&self, bytes: usize) -> Option<(*mut u8, usize)> {
+            let len = bytes.div_ceil(PAGE).checked_mul(PAGE)?;
             let start = self.granted.get();
-            (start + len <= self.bytes.len()).then(|| {
+            (start.checked_add(len)? <= self.bytes.len()).then(|| {
                 self.granted.set(start + len);
-                (self.base() + start, len)
+                (self.bytes.cast::<u8>().wrapping_add(start), len)
             })
+        }
+    }
+
+    /// A memory whose initial region is the buffer's first page and whose growth, at the
+    /// top of the address space, would wrap around.
+    struct AtTheTop<'a>(&'a Buffer);
+
+    impl Memory for AtTheTop<'_> {
+        fn initial_region(&self) -> (*mut u8, usize) {
+            (self.0.bytes.cast(), PAGE)
+        }
+
+        fn grow(&self, bytes: usize) -> Option<(*mut u8, usize)> {
+            Some((std::ptr::without_provenance_mut(usize::MAX - 8), bytes))
         }
     }
 
@@ -233,11 +306,13 @@ mod tests {
         let arena = arena(&buffer);
         let a = Layout::from_size_align(3, 1).unwrap();
         let b = Layout::from_size_align(16, 8).unwrap();
+        // SAFETY: every layout has a non-zero size, and only blocks this arena handed out are
+        // freed, reallocated, read or written, with their layouts and within their sizes.
         unsafe {
             let pa = arena.alloc(a);
             let pb = arena.alloc(b);
-            assert_eq!(pb as usize % 8, 0);
-            assert!(pb as usize >= pa as usize + 3);
+            assert_eq!(pb.addr() % 8, 0);
+            assert!(pb.addr() >= pa.addr() + 3);
             arena.dealloc(pb, b);
             // The freed newest block is handed out again.
             assert_eq!(arena.alloc(b), pb);
@@ -249,6 +324,8 @@ mod tests {
         let buffer = Buffer::new(8);
         let arena = arena(&buffer);
         let small = Layout::from_size_align(4, 1).unwrap();
+        // SAFETY: every layout has a non-zero size, and only blocks this arena handed out are
+        // freed, reallocated, read or written, with their layouts and within their sizes.
         unsafe {
             let first = arena.alloc(small);
             first.copy_from(b"abcd".as_ptr(), 4);
@@ -266,6 +343,8 @@ mod tests {
         let buffer = Buffer::new(4);
         let arena = arena(&buffer);
         let layout = Layout::from_size_align(1000, 8).unwrap();
+        // SAFETY: every layout has a non-zero size, and only blocks this arena handed out are
+        // freed, reallocated, read or written, with their layouts and within their sizes.
         unsafe {
             let blocks: Vec<*mut u8> = (0..3).map(|_| arena.alloc(layout)).collect();
             // Freed oldest first: only the last one could move `next` back...
@@ -282,6 +361,8 @@ mod tests {
         let buffer = Buffer::new(4);
         let arena = arena(&buffer);
         let page = Layout::from_size_align(PAGE, 8).unwrap();
+        // SAFETY: every layout has a non-zero size, and only blocks this arena handed out are
+        // freed, reallocated, read or written, with their layouts and within their sizes.
         unsafe {
             let blocks: Vec<*mut u8> = (0..4).map(|_| arena.alloc(page)).collect();
             assert!(blocks.iter().all(|b| !b.is_null()));
@@ -291,6 +372,51 @@ mod tests {
                     .alloc(Layout::from_size_align(usize::MAX / 2, 1).unwrap())
                     .is_null()
             );
+        }
+    }
+
+    #[test]
+    fn huge_sizes_and_alignments_fail_cleanly() {
+        let buffer = Buffer::new(4);
+        let arena = arena(&buffer);
+        let largest_align = 1 << (usize::BITS - 2);
+        // SAFETY: every layout has a non-zero size, and only blocks this arena handed out are
+        // freed, reallocated, read or written, with their layouts and within their sizes.
+        unsafe {
+            let small = arena.alloc(Layout::from_size_align(8, 8).unwrap());
+            assert!(!small.is_null());
+            for layout in [
+                Layout::from_size_align(1, largest_align).unwrap(),
+                Layout::from_size_align(isize::MAX as usize - PAGE, PAGE).unwrap(),
+                Layout::from_size_align(isize::MAX as usize, 1).unwrap(),
+            ] {
+                assert!(arena.alloc(layout).is_null(), "{layout:?}");
+            }
+            let after = arena.alloc(Layout::from_size_align(8, 8).unwrap());
+            assert_eq!(after.addr(), small.addr() + 8, "the arena kept its state");
+        }
+    }
+
+    #[test]
+    fn a_region_whose_end_would_wrap_around_is_refused_and_nothing_changes() {
+        let buffer = Buffer::new(1);
+        let arena = Arena::new(AtTheTop(&buffer));
+        let half = Layout::from_size_align(PAGE / 2, 1).unwrap();
+        // SAFETY: every layout has a non-zero size, and only blocks this arena handed out are
+        // freed, reallocated, read or written, with their layouts and within their sizes.
+        unsafe {
+            let first = arena.alloc(half);
+            assert_eq!(first, buffer.bytes.cast::<u8>());
+            assert!(
+                arena
+                    .alloc(Layout::from_size_align(PAGE, 8).unwrap())
+                    .is_null()
+            );
+            // The refused region left `next` and `end` alone: the rest of the first page
+            // is still handed out, right after the first block.
+            let second = arena.alloc(half);
+            assert_eq!(second.addr(), first.addr() + PAGE / 2);
+            second.write_bytes(1, PAGE / 2);
         }
     }
 
@@ -317,8 +443,12 @@ mod tests {
             state ^= state << 17;
             state
         };
-        for round in 0..20_000u32 {
+        // Miri runs it too (scripts/check-unsafe), a thousand times slower.
+        let rounds: u32 = if cfg!(miri) { 1_000 } else { 20_000 };
+        for round in 0..rounds {
             let pick = next();
+            // SAFETY: every layout has a non-zero size, and only blocks this arena handed out are
+            // freed, reallocated, read or written, with their layouts and within their sizes.
             unsafe {
                 match pick % 4 {
                     0 => {
@@ -356,7 +486,7 @@ mod tests {
             }
             let mut spans: Vec<(usize, usize)> = live
                 .iter()
-                .map(|(b, l, _)| (*b as usize, *b as usize + l.size()))
+                .map(|(b, l, _)| (b.addr(), b.addr() + l.size()))
                 .collect();
             spans.sort();
             assert!(
@@ -365,7 +495,7 @@ mod tests {
             );
             assert!(
                 live.iter()
-                    .all(|(b, l, _)| (*b as usize).is_multiple_of(l.align()))
+                    .all(|(b, l, _)| b.addr().is_multiple_of(l.align()))
             );
         }
     }

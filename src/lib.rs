@@ -6,7 +6,7 @@
 //! ([`lookup`]), and answered at once; the Rails Sidekiq worker writes MySQL. The
 //! compatibility contract with the Rails side is docs/contract.md.
 
-#[cfg(any(target_arch = "wasm32", test))]
+#[cfg(any(single_threaded_wasm, test))]
 mod allocator;
 pub mod config;
 pub mod domain;
