@@ -1,6 +1,8 @@
 //! The body of a message creation request: `{"message": {"body": "..."}}`.
 
-use serde_json::Value;
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use crate::domain::MessageBody;
 use crate::error::ApiError;
@@ -12,20 +14,81 @@ pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 
 /// JSON of another shape (not an object, no `message` object, a `body` that is not a
 /// string) is `Invalid request body`; a body the worker would reject is 422. Unknown
-/// fields are ignored, as Rails' strong parameters ignore them, and a key given twice
-/// takes its last value, as Rails' JSON parser does.
+/// fields are skipped however deep (without recursing: the component runs on a small
+/// stack), as Rails' strong parameters ignore them, and a key given twice takes its last
+/// value, as Rails' JSON parser does.
 pub fn parse_message(bytes: &[u8]) -> Result<MessageBody, ApiError> {
-    let request: Value = serde_json::from_slice(bytes).map_err(|_| ApiError::InvalidRequestBody)?;
-    let Some(Value::Object(message)) = request.get("message") else {
-        return Err(ApiError::InvalidRequestBody);
-    };
-    let body = match message.get("body") {
-        // Absent or `null` is a blank body in Rails' eyes (422), not a malformed request.
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(body)) => body.clone(),
-        Some(_) => return Err(ApiError::InvalidRequestBody),
-    };
-    Ok(MessageBody::parse(body)?)
+    let request: CreateMessage =
+        serde_json::from_slice(bytes).map_err(|_| ApiError::InvalidRequestBody)?;
+    let message = request.message.ok_or(ApiError::InvalidRequestBody)?;
+    Ok(MessageBody::parse(message.body.unwrap_or_default())?)
+}
+
+/// `{"message": {...}}`.
+struct CreateMessage {
+    message: Option<MessageParams>,
+}
+
+/// `{"body": "..."}`: absent or `null` is a blank body in Rails' eyes (422), not a
+/// malformed request.
+struct MessageParams {
+    body: Option<String>,
+}
+
+/// Reads an object's fields in order, the value of `wanted` read as `T` (the last one
+/// wins) and every other value skipped.
+fn last_field<'de, A, T>(mut map: A, wanted: &str) -> Result<Option<T>, A::Error>
+where
+    A: MapAccess<'de>,
+    T: Deserialize<'de>,
+{
+    let mut found = None;
+    while let Some(key) = map.next_key::<String>()? {
+        if key == wanted {
+            found = map.next_value()?;
+        } else {
+            map.next_value::<IgnoredAny>()?;
+        }
+    }
+    Ok(found)
+}
+
+impl<'de> Deserialize<'de> for CreateMessage {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = CreateMessage;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object with a message")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<CreateMessage, A::Error> {
+                Ok(CreateMessage {
+                    message: last_field(map, "message")?,
+                })
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
+}
+
+impl<'de> Deserialize<'de> for MessageParams {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = MessageParams;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a message object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<MessageParams, A::Error> {
+                // `Option<String>`: a `null` body reads as absent.
+                let body: Option<Option<String>> = last_field(map, "body")?;
+                Ok(MessageParams {
+                    body: body.flatten(),
+                })
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
 }
 
 #[cfg(test)]
