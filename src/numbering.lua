@@ -3,40 +3,45 @@
 -- Redis runs a script without interleaving other clients, and this one checks
 -- everything it can before its first write and undoes the one write that a later
 -- failure could leave behind, so it either does all of (cache fill, counter seed, INCR,
--- SADD, LPUSH) or none. A number is never handed out without its job (fault 1 of the Go
--- service), and a warm request is this one call.
+-- SADD, LPUSH) or none. A number is never handed out without its job (docs/contract.md
+-- §6.1), and a warm request is this one call.
 --
 -- Keys are derived here from cached ids, so the script takes no KEYS: Sidekiq's Redis is
 -- never a cluster, and the ids are only known inside the script.
 --
--- ARGV: 1 kind ("chat" | "message"), 2 token, 3 chat number (messages),
---       4 application id, 5 chat id, 6 the numbers' MAX in MySQL (each "" unless just
---       read from MySQL), 7 cache lifetime in seconds, 8 job head, 9 job arguments tail,
---       10 job tail,
---       11 the fill lock key of this lookup (see below),
---       12 the client's Idempotency-Key ("" if none), 13 its lifetime in seconds,
---       14 the application's limit of numbers per second (0: no limit),
---       15 how long a new chat is awaited, in seconds,
---       16 seconds to cache the application id under a spelling of the token other than
---          the one its row stores ("" when spelt as stored: 7 applies).
--- Reply (a flat array, as Spin flattens replies):
---   {0, number, parent id}  issued and queued
---   {1}                     the application id is not cached: look it up
---   {2}                     the chat id is not cached: look it up
---   {6}                     another request is looking it up: wait briefly, call again
---   {7, number}             a repeat of an earlier request with the same key: its number
---   {8}                     the key already answered a different request
---   {9}                     the application is over its rate limit for this second
---   {10}                    MySQL had no such token a few seconds ago: not found
---   {3, parent id}          the counter is missing: read MAX(number) and pass it
---   {4}                     the counter is at the INT maximum: nothing can be numbered
---   {5}                     a key holds a value of the wrong type: refuse, change nothing
+-- ARGV, in this order (`ScriptArgs` in src/numbering.rs names the same fields):
+local kind,            -- "chat" | "message"
+      token,           -- the application's token, as the request spelt it
+      chat_number,     -- the chat number (messages), else ""
+      known_app,       -- the application id just read from MySQL, else ""
+      known_chat,      -- the chat id just read from MySQL, else ""
+      seed,            -- MAX(number) just read from MySQL, else ""
+      ttl,             -- seconds a looked-up id is cached
+      job_head,        -- the job's JSON up to its arguments
+      job_args_tail,   -- the job's arguments after the parent id and number
+      job_tail,        -- the job's JSON after its arguments
+      fill_key,        -- the fill lock of this lookup (see `miss`)
+      idempotency_key, -- the client's Idempotency-Key, else ""
+      idempotency_ttl, -- seconds it is remembered
+      rate_limit,      -- numbers per second the application may be given (0: no limit)
+      new_chat_ttl,    -- seconds a new chat is awaited
+      spelling_ttl     -- seconds to cache the id under a spelling other than the stored
+                       -- one ("" when spelt as stored: `ttl` applies)
+  = unpack(ARGV)
 
-local kind, token, chat_number = ARGV[1], ARGV[2], ARGV[3]
-local known_app, known_chat, seed = ARGV[4], ARGV[5], ARGV[6]
-local ttl = ARGV[7]
-local fill_key = ARGV[11]
-local spelling_ttl = ARGV[16]
+-- Replies (a flat array, as Spin flattens replies; `reply_code` in src/numbering.rs):
+local ISSUED = 0        -- {ISSUED, number, parent id}: issued and queued
+local NEED_APP = 1      -- the application id is not cached: look it up
+local NEED_CHAT = 2     -- the chat id is not cached: look it up
+local NEED_SEED = 3     -- {NEED_SEED, parent id}: the counter is missing, pass MAX(number)
+local EXHAUSTED = 4     -- the counter is at the INT maximum: nothing can be numbered
+local WRONG_TYPE = 5    -- a key holds a value of the wrong type: refuse, change nothing
+local WAIT = 6          -- another request is looking it up: wait briefly, call again
+local REPLAYED = 7      -- {REPLAYED, number}: a repeat of an earlier request with the key
+local KEY_REUSED = 8    -- the key already answered a different request
+local RATE_LIMITED = 9  -- the application is over its rate limit for this second
+local UNKNOWN_APP = 10  -- MySQL had no such token a few seconds ago: not found
+
 local INT_MAX = 2147483647
 
 -- A cache miss elects one request to read MySQL (the holder of the fill lock); the
@@ -45,7 +50,7 @@ local INT_MAX = 2147483647
 -- The lock expires on its own if its holder dies.
 local function miss(code)
   if redis.call('SET', fill_key, '1', 'NX', 'PX', 2000) then return {code} end
-  return {6}
+  return {WAIT}
 end
 
 -- Our own namespace: "chat_service:" shares no prefix with the Rails keys
@@ -65,8 +70,8 @@ if app_id == '' then
   if not app_id or gone('app', app_id) then
     -- A token MySQL did not know a moment ago is not looked up again for a few seconds:
     -- a client repeating an unknown token costs no MySQL.
-    if redis.call('EXISTS', 'chat_service:v1:unknown:' .. token) == 1 then return {10} end
-    return miss(1)
+    if redis.call('EXISTS', 'chat_service:v1:unknown:' .. token) == 1 then return {UNKNOWN_APP} end
+    return miss(NEED_APP)
   end
 end
 
@@ -79,7 +84,7 @@ else
   parent_id = known_chat
   if parent_id == '' then
     parent_id = redis.call('GET', chat_key)
-    if not parent_id or gone('chat', parent_id) then return miss(2) end
+    if not parent_id or gone('chat', parent_id) then return miss(NEED_CHAT) end
   end
   counter_key = 'chat:' .. parent_id .. ':message_counter'
 end
@@ -92,7 +97,7 @@ end
 -- other than the stored one is kept only briefly, as an unknown token is, so one client
 -- cannot fill Redis with spellings.
 if known_app ~= '' then
-  if spelling_ttl ~= '' then ttl = spelling_ttl end
+  if spelling_ttl and spelling_ttl ~= '' then ttl = spelling_ttl end
   redis.call('SET', app_key, app_id, 'EX', ttl)
 end
 if known_chat ~= '' then redis.call('SET', chat_key, parent_id, 'EX', ttl) end
@@ -107,16 +112,16 @@ if known_app ~= '' or known_chat ~= '' then redis.call('DEL', fill_key) end
 -- answer and takes nothing; the key is recorded in the same atomic step as the number.
 -- The request is identified by what it numbers and the job's arguments, hashed.
 local idem_key, fingerprint = '', ''
-if ARGV[12] ~= '' then
-  idem_key = 'chat_service:v1:idem:' .. app_id .. ':' .. ARGV[12]
-  fingerprint = kind .. ':' .. chat_number .. ':' .. redis.sha1hex(ARGV[9])
+if idempotency_key ~= '' then
+  idem_key = 'chat_service:v1:idem:' .. app_id .. ':' .. idempotency_key
+  fingerprint = kind .. ':' .. chat_number .. ':' .. redis.sha1hex(job_args_tail)
   local seen = redis.call('GET', idem_key)
   if seen then
     local bar = string.find(seen, '|', 1, true)
     if bar and string.sub(seen, 1, bar - 1) == fingerprint then
-      return {7, tonumber(string.sub(seen, bar + 1))}
+      return {REPLAYED, tonumber(string.sub(seen, bar + 1))}
     end
-    return {8}
+    return {KEY_REUSED}
   end
 end
 
@@ -125,27 +130,27 @@ end
 -- count (the INCR is with the other writes below), so a request that comes back after
 -- a lookup is not counted twice, and unknown tokens count for nothing.
 local rate_key
-local limit = tonumber(ARGV[14])
+local limit = tonumber(rate_limit)
 if limit > 0 then
   rate_key = 'chat_service:v1:rate:' .. app_id .. ':' .. redis.call('TIME')[1]
-  if tonumber(redis.call('GET', rate_key) or '0') >= limit then return {9} end
+  if tonumber(redis.call('GET', rate_key) or '0') >= limit then return {RATE_LIMITED} end
 end
 
 
 local current = redis.call('GET', counter_key)
 local base = current
 if not base then
-  if seed == '' then return {3, tonumber(parent_id)} end
+  if seed == '' then return {NEED_SEED, tonumber(parent_id)} end
   base = seed
 end
 -- What INCR accepts: a decimal integer without sign or leading zeros.
-if not (base == '0' or string.match(base, '^[1-9]%d*$')) then return {5} end
+if not (base == '0' or string.match(base, '^[1-9]%d*$')) then return {WRONG_TYPE} end
 -- A counter behind the numbers MySQL holds (Redis restored from an old snapshot, a
 -- failover to a lagging replica) would hand out numbers whose jobs can never be stored.
 -- A call that read MAX(number) raises it, in this same step; it never lowers one: the
 -- Rails API INCRs the same key, and a number above MAX may be in a job not yet run.
 if seed ~= '' and tonumber(seed) > tonumber(base) then base = seed end
-if tonumber(base) >= INT_MAX then return {4} end
+if tonumber(base) >= INT_MAX then return {EXHAUSTED} end
 local number = tonumber(base) + 1
 
 -- The writes. Only the first two can still fail, on a key that holds another type (Redis
@@ -154,11 +159,11 @@ local number = tonumber(base) + 1
 -- SADD, then LPUSH, as Sidekiq's client does: the worker pops with BRPOP from the other
 -- end, so the queue is first in, first out.
 local added = redis.pcall('SADD', 'queues', 'default')
-if type(added) == 'table' then return {5} end
-local job = ARGV[8] .. '[' .. parent_id .. ',' .. number .. ARGV[9] .. ']' .. ARGV[10]
+if type(added) == 'table' then return {WRONG_TYPE} end
+local job = job_head .. '[' .. parent_id .. ',' .. number .. job_args_tail .. ']' .. job_tail
 if type(redis.pcall('LPUSH', 'queue:default', job)) == 'table' then
   if added == 1 then redis.call('SREM', 'queues', 'default') end
-  return {5}
+  return {WRONG_TYPE}
 end
 
 -- From here on, nothing can fail.
@@ -166,15 +171,15 @@ if base ~= current then redis.call('SET', counter_key, base) end
 -- INCR, as the contract has it: the counter ends where `number` said.
 redis.call('INCR', counter_key)
 if idem_key ~= '' then
-  redis.call('SET', idem_key, fingerprint .. '|' .. number, 'EX', ARGV[13])
+  redis.call('SET', idem_key, fingerprint .. '|' .. number, 'EX', idempotency_ttl)
 end
 -- A chat handed out here is awaited for a while: a message to it before the worker has
 -- stored its row is held, then 409; any other number without a row is a plain 404.
 if kind == 'chat' then
-  redis.call('SET', 'chat_service:v1:new:' .. app_id .. ':' .. number, '1', 'EX', ARGV[15])
+  redis.call('SET', 'chat_service:v1:new:' .. app_id .. ':' .. number, '1', 'EX', new_chat_ttl)
 end
 if rate_key then
   redis.call('INCR', rate_key)
   redis.call('EXPIRE', rate_key, 2)
 end
-return {0, number, tonumber(parent_id)}
+return {ISSUED, number, tonumber(parent_id)}

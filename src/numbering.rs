@@ -141,6 +141,78 @@ pub enum Reply {
     UnknownApplication,
 }
 
+/// The script's reply codes, named as numbering.lua names them.
+mod reply_code {
+    pub const ISSUED: i64 = 0;
+    pub const NEED_APP: i64 = 1;
+    pub const NEED_CHAT: i64 = 2;
+    pub const NEED_SEED: i64 = 3;
+    pub const EXHAUSTED: i64 = 4;
+    pub const WRONG_TYPE: i64 = 5;
+    pub const WAIT: i64 = 6;
+    pub const REPLAYED: i64 = 7;
+    pub const KEY_REUSED: i64 = 8;
+    pub const RATE_LIMITED: i64 = 9;
+    pub const UNKNOWN_APP: i64 = 10;
+}
+
+/// The script's arguments, named as numbering.lua names them and passed in the order
+/// its `unpack(ARGV)` reads them.
+struct ScriptArgs<'a> {
+    kind: &'static str,
+    token: &'a str,
+    chat_number: Option<i64>,
+    known_app: Option<i64>,
+    known_chat: Option<i64>,
+    seed: Option<i64>,
+    ttl: i64,
+    job_head: &'a str,
+    job_args_tail: &'a str,
+    job_tail: &'a str,
+    fill_key: &'a str,
+    idempotency_key: &'a str,
+    idempotency_ttl: i64,
+    rate_limit: u32,
+    new_chat_ttl: i64,
+    spelling_ttl: Option<i64>,
+}
+
+impl ScriptArgs<'_> {
+    /// EVALSHA's parameters: the script's SHA-1 (swapped for the script itself if Redis
+    /// does not know it, see [`Redis::run_script`]), no keys (see numbering.lua), then
+    /// the arguments. An absent value is "" to the script.
+    fn to_params(&self) -> Vec<RedisParameter> {
+        let text = |s: &str| RedisParameter::Binary(s.as_bytes().to_vec());
+        let id = |v: Option<i64>| {
+            let mut digits = String::new();
+            if let Some(v) = v {
+                text::push_i64(&mut digits, v);
+            }
+            RedisParameter::Binary(digits.into_bytes())
+        };
+        vec![
+            text(SCRIPT_SHA1),
+            RedisParameter::Int64(0),
+            text(self.kind),
+            text(self.token),
+            id(self.chat_number),
+            id(self.known_app),
+            id(self.known_chat),
+            id(self.seed),
+            RedisParameter::Int64(self.ttl),
+            text(self.job_head),
+            text(self.job_args_tail),
+            text(self.job_tail),
+            text(self.fill_key),
+            text(self.idempotency_key),
+            RedisParameter::Int64(self.idempotency_ttl),
+            RedisParameter::Int64(self.rate_limit.into()),
+            RedisParameter::Int64(self.new_chat_ttl),
+            id(self.spelling_ttl),
+        ]
+    }
+}
+
 impl Reply {
     fn decode(values: &[RedisResult]) -> Option<Self> {
         let ints: Vec<i64> = values
@@ -150,23 +222,19 @@ impl Reply {
                 _ => None,
             })
             .collect::<Option<_>>()?;
-        Some(match ints.as_slice() {
-            [0, number, parent_id] => Self::Issued {
-                number: *number,
-                parent_id: *parent_id,
-            },
-            [1] => Self::NeedApplication,
-            [2] => Self::NeedChat,
-            [3, parent_id] => Self::NeedSeed {
-                parent_id: *parent_id,
-            },
-            [4] => Self::Exhausted,
-            [5] => Self::WrongType,
-            [6] => Self::Wait,
-            [7, number] => Self::Replayed { number: *number },
-            [8] => Self::KeyReused,
-            [9] => Self::RateLimited,
-            [10] => Self::UnknownApplication,
+        use reply_code::*;
+        Some(match *ints.as_slice() {
+            [ISSUED, number, parent_id] => Self::Issued { number, parent_id },
+            [NEED_APP] => Self::NeedApplication,
+            [NEED_CHAT] => Self::NeedChat,
+            [NEED_SEED, parent_id] => Self::NeedSeed { parent_id },
+            [EXHAUSTED] => Self::Exhausted,
+            [WRONG_TYPE] => Self::WrongType,
+            [WAIT] => Self::Wait,
+            [REPLAYED, number] => Self::Replayed { number },
+            [KEY_REUSED] => Self::KeyReused,
+            [RATE_LIMITED] => Self::RateLimited,
+            [UNKNOWN_APP] => Self::UnknownApplication,
             _ => return None,
         })
     }
@@ -192,43 +260,30 @@ impl<'a> Numbering<'a> {
         lifetimes: Lifetimes,
         rate_limit_per_second: u32,
     ) -> Result<Reply, ApiError> {
-        let text = |s: &str| RedisParameter::Binary(s.as_bytes().to_vec());
-        let id = |v: Option<i64>| {
-            let mut digits = String::new();
-            if let Some(v) = v {
-                text::push_i64(&mut digits, v);
-            }
-            RedisParameter::Binary(digits.into_bytes())
+        let (kind, chat) = match subject {
+            Subject::Chat { .. } => ("chat", None),
+            Subject::Message { chat, .. } => ("message", Some(chat.get().into())),
         };
-        let (kind, token, chat) = match subject {
-            Subject::Chat { token } => ("chat", token, None),
-            Subject::Message { token, chat } => ("message", token, Some(chat.get().into())),
+        let fill_key = subject.fill_key();
+        let args = ScriptArgs {
+            kind,
+            token: subject.token().as_str(),
+            chat_number: chat,
+            known_app: known.application_id,
+            known_chat: known.chat_id,
+            seed: known.seed,
+            ttl: lifetimes.cache_seconds,
+            job_head: &job.head,
+            job_args_tail: &job.args_tail,
+            job_tail: &job.tail,
+            fill_key: &fill_key,
+            idempotency_key: idempotency.map_or("", IdempotencyKey::as_str),
+            idempotency_ttl: lifetimes.idempotency_seconds,
+            rate_limit: rate_limit_per_second,
+            new_chat_ttl: NEW_CHAT_SECONDS,
+            spelling_ttl: known.spelt_otherwise.then_some(UNKNOWN_SECONDS),
         };
-        // The first argument names the script: its SHA-1 for EVALSHA, swapped for the
-        // script itself if Redis does not know it (see `eval`).
-        let mut args = vec![
-            text(SCRIPT_SHA1),
-            RedisParameter::Int64(0), // numkeys: see numbering.lua
-            text(kind),
-            text(token.as_str()),
-            id(chat),
-            id(known.application_id),
-            id(known.chat_id),
-            id(known.seed),
-            RedisParameter::Int64(lifetimes.cache_seconds),
-            text(&job.head),
-            text(&job.args_tail),
-            text(&job.tail),
-            RedisParameter::Binary(subject.fill_key().into_bytes()),
-            text(idempotency.map_or("", IdempotencyKey::as_str)),
-            RedisParameter::Int64(lifetimes.idempotency_seconds),
-            RedisParameter::Int64(rate_limit_per_second.into()),
-            RedisParameter::Int64(NEW_CHAT_SECONDS),
-            match known.spelt_otherwise {
-                true => RedisParameter::Int64(UNKNOWN_SECONDS),
-                false => text(""),
-            },
-        ];
+        let mut args = args.to_params();
         let values = self.redis.run_script(SCRIPT, &mut args)?;
         Reply::decode(&values).ok_or_else(|| {
             ApiError::unavailable(Backend::Redis, "unexpected reply from the numbering script")
