@@ -6,7 +6,9 @@
 //! And what a request leaves behind on the node: TIME_WAIT sockets towards Redis on the
 //! service's side, each of which holds an ephemeral port for a minute.
 //!
-//! One test in its own binary: the counters are server-wide, so nothing else may run.
+//! One test in its own binary: MariaDB's counters are server-wide, so nothing else of the
+//! suite may run. Redis's are the stack's own server's, which nothing but this test and
+//! the component it serves connects to.
 
 mod support;
 
@@ -40,12 +42,13 @@ fn mysql_status(stack: &Stack) -> (i64, i64) {
     (get("Connections"), get("Questions"))
 }
 
-/// Every command Redis receives while `during` runs from clients that use database `db`
-/// (with the `SELECT` that took them there), as `(source, command)`; the source is `lua`
-/// for commands a script runs. Clients of other databases (other tests' workers) are
-/// left out: MONITOR shows the whole server.
-fn monitor(db: u8, during: impl FnOnce()) -> Vec<(String, String)> {
-    let mut stream = TcpStream::connect("127.0.0.1:6379").unwrap();
+/// Every command the stack's Redis receives while `during` runs from clients that use its
+/// database (with the `SELECT` that took them there), as `(source, command)`; the source
+/// is `lua` for commands a script runs. Clients of other databases are left out: MONITOR
+/// shows the whole server.
+fn monitor(stack: &Stack, during: impl FnOnce()) -> Vec<(String, String)> {
+    let db = stack.redis_db;
+    let mut stream = TcpStream::connect(stack.redis_host()).unwrap();
     stream.write_all(b"MONITOR\r\n").unwrap();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut ok = String::new();
@@ -100,7 +103,7 @@ fn cost(
 
     let connections_before = redis_stat(stack, "total_connections_received");
     let (mysql_c_before, mysql_q_before) = mysql_status(stack);
-    let commands = monitor(stack.redis_db, || {
+    let commands = monitor(stack, || {
         for _ in 0..REQUESTS {
             assert_eq!(request().status, 201);
         }
@@ -153,9 +156,6 @@ fn time_wait(port: u16) -> (usize, usize) {
     sides
 }
 
-/// A port of this test's own for a Redis that only the service talks to, so every
-/// TIME_WAIT socket towards it is the service's.
-const TIME_WAIT_REDIS_PORT: u16 = 16393;
 const TIME_WAIT_REQUESTS: usize = 100;
 
 #[test]
@@ -211,8 +211,9 @@ fn a_warm_request_costs_one_redis_connection_one_command_and_no_mysql() {
         );
     }
 
-    // What the node keeps: Redis on a port of this test's own, which nothing else uses.
-    let redis = PrivateRedis::start_as_in_production(TIME_WAIT_REDIS_PORT, "cost");
+    // What the node keeps: Redis on a port of this test's own, which nothing else uses,
+    // so every TIME_WAIT socket towards it is the service's.
+    let redis = PrivateRedis::start_as_in_production("cost");
     let host = serve(&[
         ("redis_url", redis.url()),
         ("redis_host", redis.host()),
@@ -225,7 +226,7 @@ fn a_warm_request_costs_one_redis_connection_one_command_and_no_mysql() {
     );
     assert_eq!(host.create_message(&token, 1, "warm-up").status, 201);
     for what in ["chat creation", "message creation"] {
-        let before = time_wait(TIME_WAIT_REDIS_PORT);
+        let before = time_wait(redis.port());
         for _ in 0..TIME_WAIT_REQUESTS {
             let response = match what {
                 "chat creation" => host.create_chat(&token),
@@ -235,7 +236,7 @@ fn a_warm_request_costs_one_redis_connection_one_command_and_no_mysql() {
         }
         // A closing side enters TIME_WAIT once the other's FIN is acknowledged.
         std::thread::sleep(Duration::from_millis(200));
-        let after = time_wait(TIME_WAIT_REDIS_PORT);
+        let after = time_wait(redis.port());
         let service_side = after.0.saturating_sub(before.0) as f64 / TIME_WAIT_REQUESTS as f64;
         let redis_side = after.1.saturating_sub(before.1) as f64 / TIME_WAIT_REQUESTS as f64;
         println!(

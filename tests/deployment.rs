@@ -66,7 +66,7 @@ fn the_deployments_runtime_config_alone_serves_every_endpoint() {
         &example_runtime_config(),
         &[
             ("redis_url", stack.redis_url()),
-            ("redis_host", "127.0.0.1:6379".to_owned()),
+            ("redis_host", stack.redis_host()),
             ("mysql_url", support::mysql_url(&stack.database)),
             ("mysql_host", "127.0.0.1:3306".to_owned()),
             ("api_key", key.to_owned()),

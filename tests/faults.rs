@@ -1,5 +1,6 @@
-//! Redis going away and coming back, with a Redis server of this test's own (port 16390,
-//! append-only file in a temporary directory), so stopping it disturbs nothing else.
+//! Redis going away and coming back, with a Redis server of this test's own (a port of
+//! its own, append-only file in a temporary directory), so stopping it disturbs nothing
+//! else.
 
 mod support;
 
@@ -8,14 +9,12 @@ use std::time::{Duration, Instant};
 use support::private_redis::{PrivateRedis, Stop};
 use support::{Stack, client, serve};
 
-const PORT: u16 = 16390;
-
 #[test]
 fn redis_down_is_a_prompt_503_and_service_resumes_without_a_restart() {
     // MySQL of its own (the schema); Redis is the private one.
     let stack = Stack::start("faults", 5);
     let (_, token) = stack.new_application();
-    let mut redis = PrivateRedis::start(PORT, "faults");
+    let mut redis = PrivateRedis::start("faults");
     let host = serve(&[
         ("redis_url", redis.url()),
         ("redis_host", redis.host()),

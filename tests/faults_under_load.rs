@@ -3,7 +3,7 @@
 //! drained the queue, every 201 the clients saw is exactly one row, byte for byte, and no
 //! number was handed out twice or left without its row.
 //!
-//! The Redis is this test's own (port 16391, append-only, `appendfsync always`), stopped
+//! The Redis is this test's own (its own port, append-only, `appendfsync always`), stopped
 //! once with SIGTERM (its clean shutdown) and once with SIGKILL (a crash), each under its
 //! own chat application. A request whose script ran but whose reply the outage cut off
 //! leaves a row without a 201: allowed (the client was told to retry), and counted.
@@ -44,7 +44,6 @@ use support::private_redis::{PrivateRedis, Stop};
 use support::worker::Worker;
 use support::{Host, Stack, serve};
 
-const PORT: u16 = 16391;
 const CLIENTS: usize = 8;
 /// Chats the message clients write to, stored before the load (as the worker would have).
 const MESSAGE_CHATS: i64 = 4;
@@ -803,7 +802,7 @@ fn every_201_is_one_row_when_redis_stops_under_load() {
     // MySQL of its own (the schema); Redis is the private one, for the component and
     // the worker alike.
     let stack = Stack::start("faultload", 8);
-    let redis = PrivateRedis::start(PORT, "faultload");
+    let redis = PrivateRedis::start("faultload");
     // One log line per request, thousands of them: kept in the host's log file, named
     // on failure.
     let host = Arc::new(serve(&[

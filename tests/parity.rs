@@ -167,11 +167,7 @@ fn the_test_host_answers_every_request_as_spin_does() {
     let stack = Stack::start("parity", 10);
     let (application, token) = stack.new_application();
     stack.insert_chat(application, 1);
-    let variables = [
-        ("redis_url", stack.redis_url()),
-        ("mysql_url", support::mysql_url(&stack.database)),
-    ];
-    let test_host = serve_in(&Runtime::TestHost, &variables);
+    let test_host = serve_in(&Runtime::TestHost, &stack.variables());
     let spin = &stack.host;
 
     let mut differences = Vec::new();

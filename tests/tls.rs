@@ -19,6 +19,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::Value;
+use support::ports::free_port;
 use support::supervised::Supervised;
 use support::worker::Worker;
 use support::{Host, Redis, eventually, redis_with_url, repo_root, serve};
@@ -260,15 +261,6 @@ fn openssl(args: &[&str]) {
         "openssl {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// A port nothing listens on now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Redis on TLS only, with the ACL user and the default user off, so that a connection

@@ -1,15 +1,21 @@
 //! What the end-to-end tests share: the built component served by the chosen runtime
-//! (the test host or real Spin, see [`runtime`]), a Redis database and a MySQL database of
+//! (the test host or real Spin, see [`runtime`]), a Redis server and a MySQL database of
 //! their own, a tiny HTTP client, what requests took from Redis ([`taken`]) and the Rails
 //! worker.
 //!
-//! Every test binary uses its own Redis database number and MySQL database, so binaries
-//! never see each other's counters, cache or queue. Tests inside one binary run in
-//! parallel and stay apart by creating their own chat application (a fresh token).
+//! Every stack has a Redis server of its own ([`private_redis`], on a port no other test
+//! process uses) and a MySQL database of its own (named after the test and this process),
+//! so test binaries, and test runs side by side, never see each other's counters, cache
+//! or queue. Tests inside one binary that share a stack run in parallel and stay apart by
+//! creating their own chat application (a fresh token).
+//!
+//! The suite takes nothing it did not make: it never connects to the machine's Redis, and
+//! in MariaDB it drops only the databases it created ([`Stack::start`]).
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod client;
+pub mod ports;
 pub mod private_redis;
 pub mod runtime;
 pub mod supervised;
@@ -18,10 +24,11 @@ pub mod worker;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 pub use client::Response;
+use private_redis::PrivateRedis;
 pub use runtime::{Host, serve};
 
 /// The MariaDB account of the project's own that scripts/start-backends makes (see
@@ -38,16 +45,19 @@ pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `spin.toml`'s component served against a private Redis database and MySQL database.
+/// `spin.toml`'s component served against a Redis server and a MySQL database of its own.
 pub struct Stack {
+    /// Declared first, so that it stops before its backends go.
     pub host: Host,
+    /// The database number the stack uses in its Redis.
     pub redis_db: u8,
     pub database: String,
+    redis_server: PrivateRedis,
 }
 
 impl Stack {
-    /// Starts a stack; `redis_db` must be unique per test binary. Empties that Redis
-    /// database and recreates the MySQL database with the Rails schema.
+    /// Starts a stack: a fresh Redis server of its own (database `redis_db` in it) and a
+    /// fresh MySQL database with the Rails schema, `chat_service_test_<name>_<pid>_<n>`.
     pub fn start(name: &str, redis_db: u8) -> Self {
         Self::start_with(name, redis_db, &[])
     }
@@ -55,48 +65,49 @@ impl Stack {
     /// Like [`Stack::start`], with extra `--variable` overrides.
     pub fn start_with(name: &str, redis_db: u8, variables: &[(&str, &str)]) -> Self {
         assert_component_is_fresh();
-        let database = format!("chat_service_test_{name}");
-        sql("", &format!("DROP DATABASE IF EXISTS `{database}`"));
-        run(Command::new(repo_root().join("scripts/create-db")).arg(&database));
-        redis_at(redis_db).flushdb();
-        let host = serve(
-            &[
-                vec![
-                    ("redis_url", format!("redis://127.0.0.1:6379/{redis_db}")),
-                    ("mysql_url", mysql_url(&database)),
-                ],
-                variables
-                    .iter()
-                    .map(|(k, v)| (*k, (*v).to_owned()))
-                    .collect(),
-            ]
-            .concat(),
-        );
+        let database = create_database(name);
+        let redis_server = PrivateRedis::start_in_memory(name);
+        let own = vec![
+            ("redis_url", format!("{}/{redis_db}", redis_server.url())),
+            ("redis_host", redis_server.host()),
+            ("mysql_url", mysql_url(&database)),
+        ];
         Self {
-            host,
+            host: serve(&overridden(own, variables)),
             redis_db,
             database,
+            redis_server,
         }
     }
 
     pub fn redis(&self) -> Redis {
-        redis_at(self.redis_db)
+        redis_with_url(&self.redis_url())
+    }
+
+    /// What the stack's host is served with: its Redis (`redis_url` and `redis_host`,
+    /// which `allowed_outbound_hosts` names) and its MySQL database.
+    pub fn variables(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("redis_url", self.redis_url()),
+            ("redis_host", self.redis_host()),
+            ("mysql_url", mysql_url(&self.database)),
+        ]
     }
 
     /// Another host on this stack's Redis and MySQL, with these variables on top: for
     /// settings that differ from the stack's own host (an API key, a rate limit, a
     /// backend that cannot be reached).
     pub fn another_host(&self, variables: &[(&str, &str)]) -> Host {
-        let mut all = vec![
-            ("redis_url", self.redis_url()),
-            ("mysql_url", mysql_url(&self.database)),
-        ];
-        all.extend(variables.iter().map(|(k, v)| (*k, (*v).to_owned())));
-        serve(&all)
+        serve(&overridden(self.variables(), variables))
     }
 
     pub fn redis_url(&self) -> String {
-        format!("redis://127.0.0.1:6379/{}", self.redis_db)
+        format!("{}/{}", self.redis_server.url(), self.redis_db)
+    }
+
+    /// The stack's Redis as `host:port`.
+    pub fn redis_host(&self) -> String {
+        self.redis_server.host()
     }
 
     pub fn database_url(&self) -> String {
@@ -140,6 +151,18 @@ impl Stack {
     pub fn create_message(&self, token: &str, chat: i64, text: &str) -> Response {
         self.host.create_message(token, chat, text)
     }
+}
+
+/// `variables` with each of `overrides` in place of its namesake.
+fn overridden<'a>(
+    mut variables: Vec<(&'a str, String)>,
+    overrides: &[(&'a str, &str)],
+) -> Vec<(&'a str, String)> {
+    for (name, value) in overrides {
+        variables.retain(|(k, _)| k != name);
+        variables.push((name, (*value).to_owned()));
+    }
+    variables
 }
 
 /// The contract's two requests, to any host (a stack's own, or another one on it).
@@ -229,12 +252,28 @@ pub fn run(command: &mut Command) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Creates a fresh database with the Rails schema, named after `name`, this process and a
+/// count, and has it dropped when this process ends. `CREATE DATABASE` without `IF NOT
+/// EXISTS`: a database of that name that is already there is not this run's, and is
+/// neither used nor dropped.
+fn create_database(name: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    let database = format!(
+        "chat_service_test_{name}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    sql(
+        "",
+        &format!("CREATE DATABASE `{database}` CHARACTER SET utf8mb4"),
+    );
+    supervised::drop_database_at_exit(&database, MYSQL_USER, MYSQL_PASSWORD);
+    run(Command::new(repo_root().join("scripts/create-db")).arg(&database));
+    database
+}
+
 /// A synchronous Redis connection to one database, for arranging and asserting.
 pub struct Redis(redis::Connection);
-
-pub fn redis_at(db: u8) -> Redis {
-    redis_with_url(&format!("redis://127.0.0.1:6379/{db}"))
-}
 
 pub fn redis_with_url(url: &str) -> Redis {
     let client = redis::Client::open(url).unwrap();

@@ -1,15 +1,19 @@
-//! The Rails side's Sidekiq worker (tests/rails/worker.rb), run as a real process.
+//! The Rails side's Sidekiq worker (tests/rails/worker.rb), run as a real process, on
+//! the Redis it is given (a stack's own, or a test's private server): never the machine's.
 
 use std::fs::{File, OpenOptions};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::supervised::Watchdog;
 use super::{Stack, eventually, redis_with_url, repo_root};
 
 pub struct Worker {
     /// `None` while stopped.
     child: Option<Child>,
+    /// Stops the worker if this process ends while it runs.
+    watchdog: Option<Watchdog>,
     redis_url: String,
     database_url: String,
     log: PathBuf,
@@ -24,8 +28,8 @@ impl Worker {
         Self::start_with(&stack.redis_url(), stack)
     }
 
-    /// Like [`Worker::start`], with the queue in the Redis at `redis_url` (a test's
-    /// private server) instead of the stack's database of the shared one.
+    /// Like [`Worker::start`], with the queue in the Redis at `redis_url` (a server the
+    /// test stops and restarts) instead of the stack's own.
     pub fn start_with(redis_url: &str, stack: &Stack) -> Self {
         Self::start_on(redis_url, &stack.database_url(), Self::log_path(stack))
     }
@@ -51,6 +55,7 @@ impl Worker {
     ) -> Self {
         let mut worker = Self {
             child: None,
+            watchdog: None,
             redis_url: redis_url.to_owned(),
             database_url: database_url.to_owned(),
             log: log.clone(),
@@ -73,6 +78,7 @@ impl Worker {
             .stderr(Stdio::from(log))
             .spawn()
             .expect("scripts/worker starts");
+        self.watchdog = Some(Watchdog::new(child.id(), None));
         self.child = Some(child);
     }
 
@@ -105,6 +111,7 @@ impl Worker {
     pub fn stop(&mut self) -> Duration {
         let started = Instant::now();
         let mut child = self.child.take().expect("the worker runs");
+        drop(self.watchdog.take());
         let status = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status()
@@ -126,14 +133,18 @@ impl Worker {
         self.spawn(log);
     }
 
-    /// Where the worker's output goes, to read when a job failed.
+    /// Where the worker's output goes, to read when a job failed: beside the served
+    /// components' logs, in `target/test-logs/`.
     pub fn log_path(stack: &Stack) -> PathBuf {
-        std::env::temp_dir().join(format!("chat-service-worker-{}.log", stack.database))
+        let dir = repo_root().join("target/test-logs");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join(format!("worker-{}.log", stack.database))
     }
 }
 
 impl Drop for Worker {
     fn drop(&mut self) {
+        drop(self.watchdog.take());
         if let Some(mut child) = self.child.take() {
             let _ = Command::new("kill").arg(child.id().to_string()).status();
             let _ = child.wait();

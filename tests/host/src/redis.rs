@@ -251,7 +251,7 @@ mod tests {
     mod live {
         use super::super::*;
         use crate::bindings::redis::HostConnection;
-        use crate::state::test_support::{require_service, state};
+        use crate::state::test_support::{PrivateRedis, state};
 
         #[tokio::test]
         async fn disallowed_host_is_invalid_address() {
@@ -272,9 +272,9 @@ mod tests {
 
         #[tokio::test]
         async fn execute_flattens_and_reports_noscript_like_spin() {
-            require_service(6379, "Redis");
-            let mut st = state(&["redis://127.0.0.1"]);
-            let c = HostConnection::open(&mut st, "redis://127.0.0.1:6379/0".into())
+            let redis = PrivateRedis::start();
+            let mut st = state(&[&redis.url()]);
+            let c = HostConnection::open(&mut st, format!("{}/0", redis.url()))
                 .await
                 .unwrap();
             let rep = || Resource::<RedisConnection>::new_borrow(c.rep());

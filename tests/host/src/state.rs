@@ -116,6 +116,94 @@ pub(crate) mod test_support {
         }))
     }
 
+    /// A Redis server of a live test's own on a free port, so that the tests never
+    /// connect to the machine's Redis (6379). Stopped when dropped; a `sh` beside it
+    /// stops it if the test process ends first (a crash, a kill, Ctrl-C).
+    pub struct PrivateRedis {
+        pub port: u16,
+        server: std::process::Child,
+        watchdog: std::process::Child,
+    }
+
+    impl PrivateRedis {
+        pub fn start() -> Self {
+            use std::process::{Command, Stdio};
+            use std::time::{Duration, Instant};
+            for _ in 0..5 {
+                let port = std::net::TcpListener::bind("127.0.0.1:0")
+                    .and_then(|listener| listener.local_addr())
+                    .unwrap()
+                    .port();
+                let server = Command::new("redis-server")
+                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                    .args(["--daemonize", "no", "--save", "", "--appendonly", "no"])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .expect("redis-server starts (scripts/install-deps installs it)");
+                let watchdog = Command::new("sh")
+                    .args(["-c", r#"trap '' INT HUP; read -r _; kill -TERM "$1""#, "sh"])
+                    .arg(server.id().to_string())
+                    .stdin(Stdio::piped())
+                    .spawn()
+                    .expect("sh starts");
+                let mut redis = Self {
+                    port,
+                    server,
+                    watchdog,
+                };
+                // Ours once it answers with its own process id; another program may
+                // have taken the port meanwhile, and then another port is tried.
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while Instant::now() < deadline && matches!(redis.server.try_wait(), Ok(None)) {
+                    match answering_pid(port) {
+                        Some(pid) if pid == redis.server.id() => return redis,
+                        Some(_) => break,
+                        None => std::thread::sleep(Duration::from_millis(10)),
+                    }
+                }
+            }
+            panic!("no private redis-server would start");
+        }
+
+        pub fn url(&self) -> String {
+            format!("redis://127.0.0.1:{}", self.port)
+        }
+    }
+
+    fn answering_pid(port: u16) -> Option<u32> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .ok()?;
+        stream.write_all(b"INFO server\r\n").ok()?;
+        let mut reply = Vec::new();
+        let mut buffer = [0; 4096];
+        loop {
+            let text = String::from_utf8_lossy(&reply);
+            if let Some(rest) = text.split("process_id:").nth(1)
+                && let Some((pid, _)) = rest.split_once("\r\n")
+            {
+                return pid.trim().parse().ok();
+            }
+            let n = stream.read(&mut buffer).ok()?;
+            if n == 0 {
+                return None;
+            }
+            reply.extend_from_slice(&buffer[..n]);
+        }
+    }
+
+    impl Drop for PrivateRedis {
+        fn drop(&mut self) {
+            let _ = self.watchdog.kill();
+            let _ = self.watchdog.wait();
+            let _ = self.server.kill();
+            let _ = self.server.wait();
+        }
+    }
+
     /// Live-service tests need `what` on `port` locally, and fail (never pass unrun)
     /// when it is not there.
     pub fn require_service(port: u16, what: &str) {
