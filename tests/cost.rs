@@ -1,19 +1,21 @@
-//! What one warm request costs, counted by the servers themselves: new Redis connections
-//! (`INFO stats`), commands the component sends (`MONITOR`), and new MySQL connections and
-//! statements (`SHOW GLOBAL STATUS`). The hot path must sit at Spin's floor for a component
-//! that writes Redis: one connection, one command, and no MySQL at all.
+//! What one warm request costs: new Redis connections (`INFO stats`) and commands the
+//! component sends (`MONITOR`), counted by the stack's own Redis server, which nothing but
+//! this test and the component connects to; and new MySQL connections and the commands
+//! sent on them, counted by a proxy of the test's own in front of MariaDB, which only the
+//! component is pointed at (MariaDB's own counters are server-wide: anything else on the
+//! machine using it, another test run included, would be counted too). The hot path must
+//! sit at Spin's floor for a component that writes Redis: one connection, one command,
+//! and no MySQL at all.
 //!
 //! And what a request leaves behind on the node: TIME_WAIT sockets towards Redis on the
 //! service's side, each of which holds an ephemeral port for a minute.
-//!
-//! One test in its own binary: MariaDB's counters are server-wide, so nothing else of the
-//! suite may run. Redis's are the stack's own server's, which nothing but this test and
-//! the component it serves connects to.
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -32,14 +34,72 @@ fn redis_stat(stack: &Stack, name: &str) -> i64 {
         .unwrap()
 }
 
-fn mysql_status(stack: &Stack) -> (i64, i64) {
-    let rows = stack.sql("SHOW GLOBAL STATUS WHERE Variable_name IN ('Connections', 'Questions')");
-    let get = |name: &str| -> i64 {
-        rows.iter().find(|r| r[0] == name).unwrap()[1]
-            .parse()
-            .unwrap()
-    };
-    (get("Connections"), get("Questions"))
+/// A TCP proxy to MariaDB (127.0.0.1:3306) on a port of its own, counting the
+/// connections made through it and the commands clients send on them. Any MySQL use of a
+/// component whose `mysql_url` names the proxy starts with a connection through it
+/// (mysql_async may then move to MariaDB's unix socket, whose path it asks on that
+/// connection), so no connection through it means no MySQL at all.
+struct MysqlProxy {
+    port: u16,
+    /// Connections accepted, and client commands seen: each command starts a new packet
+    /// sequence, so it is a client packet with sequence id 0.
+    counts: Arc<[AtomicI64; 2]>,
+}
+
+impl MysqlProxy {
+    fn start() -> Self {
+        // Bound here and held: no other process can take the port.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let counts: Arc<[AtomicI64; 2]> = Arc::new([AtomicI64::new(0), AtomicI64::new(0)]);
+        let counting = Arc::clone(&counts);
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect("127.0.0.1:3306") else {
+                    continue;
+                };
+                counting[0].fetch_add(1, Ordering::SeqCst);
+                let (client_in, server_out) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let commands = Arc::clone(&counting);
+                std::thread::spawn(move || forward_client(client_in, server_out, &commands[1]));
+                std::thread::spawn(move || {
+                    let (mut from, mut to) = (server, client);
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        Self { port, counts }
+    }
+
+    /// `(connections, commands)` so far.
+    fn counts(&self) -> (i64, i64) {
+        (
+            self.counts[0].load(Ordering::SeqCst),
+            self.counts[1].load(Ordering::SeqCst),
+        )
+    }
+}
+
+/// Copies the client's packets to the server, counting those that start a command.
+fn forward_client(mut from: TcpStream, mut to: TcpStream, commands: &AtomicI64) {
+    let mut header = [0u8; 4];
+    while from.read_exact(&mut header).is_ok() {
+        let length = u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize;
+        if header[3] == 0 {
+            commands.fetch_add(1, Ordering::SeqCst);
+        }
+        let mut payload = vec![0; length];
+        if from.read_exact(&mut payload).is_err()
+            || to.write_all(&header).is_err()
+            || to.write_all(&payload).is_err()
+        {
+            break;
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Both);
 }
 
 /// Every command the stack's Redis receives while `during` runs from clients that use its
@@ -89,26 +149,21 @@ fn monitor(stack: &Stack, during: impl FnOnce()) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Runs `request` REQUESTS times and returns (new Redis connections, commands the
-/// component sent by name, new MySQL connections, MySQL statements) per request.
+/// Runs `request` REQUESTS times and returns (new Redis connections per request, commands
+/// the component sent by name per request, MySQL connections and MySQL commands in all).
 fn cost(
     stack: &Stack,
+    mysql: &MysqlProxy,
     request: impl Fn() -> support::Response,
 ) -> (f64, Vec<(String, f64)>, i64, i64) {
-    // The harness's own status query costs one connection and some statements:
-    // measure it with no request in between, and subtract it.
-    let (c0, q0) = mysql_status(stack);
-    let (c1, q1) = mysql_status(stack);
-    let (own_connections, own_questions) = (c1 - c0, q1 - q0);
-
     let connections_before = redis_stat(stack, "total_connections_received");
-    let (mysql_c_before, mysql_q_before) = mysql_status(stack);
+    let (mysql_c_before, mysql_q_before) = mysql.counts();
     let commands = monitor(stack, || {
         for _ in 0..REQUESTS {
             assert_eq!(request().status, 201);
         }
     });
-    let (mysql_c_after, mysql_q_after) = mysql_status(stack);
+    let (mysql_c_after, mysql_q_after) = mysql.counts();
     // The monitor connection and the INFO connection are the harness's.
     let redis_connections =
         redis_stat(stack, "total_connections_received") - connections_before - 2;
@@ -129,8 +184,8 @@ fn cost(
     (
         redis_connections as f64 / REQUESTS as f64,
         by_name,
-        mysql_c_after - mysql_c_before - own_connections,
-        mysql_q_after - mysql_q_before - own_questions,
+        mysql_c_after - mysql_c_before,
+        mysql_q_after - mysql_q_before,
     )
 }
 
@@ -161,22 +216,39 @@ const TIME_WAIT_REQUESTS: usize = 100;
 #[test]
 fn a_warm_request_costs_one_redis_connection_one_command_and_no_mysql() {
     let stack = Stack::start("cost", 3);
+    let mysql = MysqlProxy::start();
+    let measured = stack.another_host(&[
+        (
+            "mysql_url",
+            &support::mysql_url(&stack.database).replace(":3306/", &format!(":{}/", mysql.port)),
+        ),
+        ("mysql_host", &format!("127.0.0.1:{}", mysql.port)),
+    ]);
     let (app_id, token) = stack.new_application();
     stack.insert_chat(app_id, 1);
-    // Cold requests fill the lookup cache and the counters.
-    assert_eq!(stack.create_chat(&token).status, 201);
-    assert_eq!(stack.create_message(&token, 1, "warm-up").status, 201);
+    // Cold requests fill the lookup cache and the counters, through the proxy.
+    assert_eq!(measured.create_chat(&token).status, 201);
+    assert_eq!(measured.create_message(&token, 1, "warm-up").status, 201);
+    assert!(
+        mysql.counts().0 > 0,
+        "the cold requests' lookups went through the proxy"
+    );
 
     for (what, measured) in [
-        ("chat creation", cost(&stack, || stack.create_chat(&token))),
+        (
+            "chat creation",
+            cost(&stack, &mysql, || measured.create_chat(&token)),
+        ),
         (
             "message creation",
-            cost(&stack, || stack.create_message(&token, 1, "hello")),
+            cost(&stack, &mysql, || {
+                measured.create_message(&token, 1, "hello")
+            }),
         ),
     ] {
         let (redis_connections, commands, mysql_connections, mysql_statements) = measured;
         println!(
-            "{what}: {redis_connections} Redis connections, commands {commands:?}, {mysql_connections} MySQL connections, {mysql_statements} MySQL statements per {REQUESTS} requests"
+            "{what}: {redis_connections} Redis connections, commands {commands:?}, {mysql_connections} MySQL connections, {mysql_statements} MySQL commands per {REQUESTS} requests"
         );
         assert_eq!(
             redis_connections, 1.0,
