@@ -7,6 +7,7 @@
 mod support;
 
 use std::net::TcpListener;
+use std::time::Duration;
 
 use support::{client, serve};
 
@@ -75,7 +76,10 @@ fn a_variables_provider_that_is_down_fails_every_route_that_reads_settings() {
     let health = client::request(host.addr, "GET", "/health", &origin, None);
     assert_eq!(health.status, 200);
 
-    let log = host.log_lines().join("\n");
+    let log = support::eventually("the log lines", Duration::from_secs(5), || {
+        let log = host.log_lines().join("\n");
+        (host.log_lines().len() >= 6).then_some(log)
+    });
     assert!(log.contains("could not be read"), "{log}");
     assert!(!log.contains("vault-token-not-to-be-logged"), "{log}");
     std::fs::remove_dir_all(&dir).ok();
@@ -105,9 +109,11 @@ fn a_host_spin_refuses_is_a_misconfiguration_that_says_what_to_set() {
     assert_eq!(ready.json()["checks"]["mysql"], "misconfigured");
     assert_eq!(ready.json()["checks"]["redis"], "misconfigured");
 
-    let log = host.log_lines().join("\n");
-    assert!(log.contains("redis_host"), "{log}");
-    assert!(log.contains("mysql_host"), "{log}");
+    // The two log lines, however late the runtime writes them out.
+    let log = support::eventually("both log lines", Duration::from_secs(5), || {
+        let log = host.log_lines().join("\n");
+        (log.contains("redis_host") && log.contains("mysql_host")).then_some(log)
+    });
     for secret in ["Pa\"ss", "Pa\\\"ss", "W0rd"] {
         assert!(!log.contains(secret), "{secret}: {log}");
     }
