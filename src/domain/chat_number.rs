@@ -14,8 +14,14 @@ impl ChatNumber {
     /// [`Rejected::ChatNumberOutOfRange`]: it names a chat that cannot exist.
     /// Parses the raw (still percent-encoded) path segment.
     pub fn parse(segment: &str) -> Result<Self, Rejected> {
-        let segment = percent_decode(segment).ok_or(Rejected::ChatNumberNotAnInteger)?;
-        let segment = segment.as_str();
+        // Decoded only when escaped: a plain number, the usual case, is read as it is.
+        let decoded;
+        let segment = if segment.contains('%') {
+            decoded = percent_decode(segment).ok_or(Rejected::ChatNumberNotAnInteger)?;
+            decoded.as_str()
+        } else {
+            segment
+        };
         let digits = segment
             .strip_prefix(['-', '+'])
             .unwrap_or(segment)
