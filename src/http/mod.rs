@@ -120,7 +120,9 @@ fn handle(
         Endpoint::CreateMessage { token, chat } => {
             let key = IdempotencyKey::parse(headers.idempotency_key.as_deref())?;
             let config = config()?;
-            let body = read_message(request, &headers.framing, config.request_body_timeout()?)?;
+            let body = read_message(request, &headers.framing, || {
+                Ok(config.request_body_timeout()?)
+            })?;
             let issued = service::create_message(&config, &token, chat, &body, key.as_ref())?;
             Ok(Reply::message_created(issued))
         }

@@ -51,7 +51,7 @@ pub struct Framing {
 }
 
 /// Reads the body to its end, up to [`MAX_REQUEST_BYTES`] (a declared or actual size over
-/// it is 413 without reading the rest), within `deadline` of the first read (408: a client
+/// it is 413 without reading the rest), within `deadline` of the first wait (408: a client
 /// that stops sending must not hold the instance, which Spin could otherwise lend to
 /// other requests). The body must end where its framing says: a `Content-Length` beside
 /// `Transfer-Encoding`, or a length the body does not have, is 400 (a proxy in front may
@@ -59,7 +59,7 @@ pub struct Framing {
 pub fn read_message(
     request: IncomingRequest,
     framing: &Framing,
-    deadline: Duration,
+    deadline: impl FnOnce() -> Result<Duration, ApiError>,
 ) -> Result<MessageBody, ApiError> {
     let declared = match framing.content_length.as_deref() {
         None => None,
@@ -82,15 +82,24 @@ pub fn read_message(
         .consume()
         .map_err(|()| ApiError::InvalidRequestBody)?;
     let stream = body.stream().map_err(|()| ApiError::InvalidRequestBody)?;
-    let nanos = u64::try_from(deadline.as_nanos()).unwrap_or(u64::MAX);
-    let timeout = wasi::clocks::monotonic_clock::subscribe_duration(nanos);
+    // Set at the first wait only: a body that has arrived with its headers, the usual
+    // case, costs neither the setting's lookup nor the timer.
+    let mut deadline = Some(deadline);
+    let mut timeout = None;
     let mut bytes = Vec::with_capacity(declared.unwrap_or(0) as usize);
     loop {
         match stream.read(READ_CHUNK_BYTES) {
             Ok(chunk) if chunk.is_empty() => {
                 // Nothing yet: wait for more or for the deadline, whichever comes first.
+                if let Some(deadline) = deadline.take() {
+                    let nanos = u64::try_from(deadline()?.as_nanos()).unwrap_or(u64::MAX);
+                    timeout = Some(wasi::clocks::monotonic_clock::subscribe_duration(nanos));
+                }
+                let Some(timeout) = &timeout else {
+                    return Err(ApiError::RequestTimeout);
+                };
                 let more = stream.subscribe();
-                if !wasi::io::poll::poll(&[&more, &timeout]).contains(&0) {
+                if !wasi::io::poll::poll(&[&more, timeout]).contains(&0) {
                     return Err(ApiError::RequestTimeout);
                 }
             }
